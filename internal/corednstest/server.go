@@ -1,0 +1,95 @@
+// Package corednstest starts a real CoreDNS server, built with srvhealth and the plugins it is used with,
+// inside a test process.
+package corednstest
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/coredns/caddy"
+	_ "github.com/coredns/coredns/core" // the dns server type
+	"github.com/coredns/coredns/core/dnsserver"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/dnssec"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/metadata"
+	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+	_ "github.com/coredns/coredns/plugin/sign"
+	_ "github.com/coredns/coredns/plugin/template"
+	_ "github.com/coredns/coredns/plugin/whoami"
+
+	"github.com/srvhealth/srvhealth"
+)
+
+var (
+	mu   sync.Mutex
+	once sync.Once
+)
+
+// Input is a Corefile given as a string.
+type Input string
+
+func (i Input) Body() []byte       { return []byte(i) }
+func (i Input) Path() string       { return "Corefile" }
+func (i Input) ServerType() string { return "dns" }
+
+// Server is a running CoreDNS instance.
+type Server struct {
+	*caddy.Instance
+	UDP, TCP string // addresses of the first server block
+}
+
+// Start starts CoreDNS from corefile and stops it when the test ends.
+func Start(t testing.TB, corefile string) *Server {
+	t.Helper()
+	s, err := start(corefile)
+	if err != nil {
+		t.Fatalf("starting CoreDNS: %v", err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+func start(corefile string) (*Server, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	once.Do(func() {
+		caddy.Quiet = true
+		dnsserver.Quiet = true
+		if err := dnsserver.SetDirectives(srvhealth.DirectiveOrder(dnsserver.Directives)); err != nil {
+			panic(err)
+		}
+	})
+	inst, err := caddy.Start(Input(corefile))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Instance: inst}
+	if srvs := inst.Servers(); len(srvs) > 0 {
+		if a := srvs[0].LocalAddr(); a != nil {
+			s.UDP = a.String()
+		}
+		if a := srvs[0].Addr(); a != nil {
+			s.TCP = a.String()
+		}
+	}
+	return s, nil
+}
+
+// Restart replaces the running instance with one built from corefile, the way the reload plugin does.
+func (s *Server) Restart(corefile string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	inst, err := s.Instance.Restart(Input(corefile))
+	if err != nil {
+		return err
+	}
+	s.Instance = inst
+	return nil
+}

@@ -1,0 +1,159 @@
+package srvhealth
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+// maxInFlight bounds the probes running at once per server block; a blackholed target holds its slot for
+// at most timeout.
+const maxInFlight = 64
+
+// warmDeadline bounds how long Ready waits for the warm names' first probe round; past it the plugin
+// reports ready and logs what is still unknown, because a DNS server must not stay out of service for the
+// sake of the SIP servers it checks.
+const warmDeadline = 30 * time.Second
+
+func newHandler(cfg *Config) (*Handler, error) {
+	opts, err := probeOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now}
+	ev := &events{zones: cfg.Zones}
+	h.monitor = health.New(health.Config{
+		Interval:    cfg.Interval,
+		Timeout:     cfg.Timeout,
+		Fails:       cfg.Fails,
+		Rises:       cfg.Rises,
+		Expire:      cfg.Expire,
+		MaxTargets:  cfg.MaxTargets,
+		MaxInFlight: maxInFlight,
+		Options:     opts,
+		Scope:       scopeFunc(cfg.Scope),
+	}, chainResolver{next: func() plugin.Handler { return h.Next }}, func(m probe.Method) (probe.Prober, error) {
+		return probe.New(m, opts)
+	}, ev)
+	ev.monitor = h.monitor
+	h.view = h.monitor
+	h.warm = &warmer{h: h}
+	return h, nil
+}
+
+// OnStartup starts the monitor and, with warm names, resolves and registers their targets.
+func (h *Handler) OnStartup() error {
+	h.monitor.Start()
+	h.warm.start()
+	return nil
+}
+
+// OnShutdown stops the warm-up and the monitor and waits for every goroutine they started.
+func (h *Handler) OnShutdown() error {
+	h.warm.stop()
+	h.monitor.Stop()
+	return nil
+}
+
+// Ready implements ready.Readiness: true once the warm names' targets have had their first probe round (or
+// warmDeadline passed). It never depends on whether the probed servers are up: a false value takes a
+// CoreDNS pod out of its cluster's DNS service.
+func (h *Handler) Ready() bool { return h.warm.done.Load() }
+
+// warmer resolves the warm names at start-up and waits for their first probe round.
+type warmer struct {
+	h      *Handler
+	done   atomic.Bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (w *warmer) start() {
+	if len(w.h.cfg.Warm) == 0 {
+		w.done.Store(true)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), warmDeadline)
+	w.cancel = cancel
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer w.done.Store(true)
+		w.run(ctx)
+	}()
+}
+
+func (w *warmer) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.wg.Wait()
+}
+
+// run registers the warm names' targets and polls until each has settled. A name that fails to resolve is
+// tried again on the next poll; one with no SRV records has nothing to wait for.
+func (w *warmer) run(ctx context.Context) {
+	r := chainResolver{next: func() plugin.Handler { return w.h.Next }}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		keys, complete := w.observe(ctx, r)
+		if complete && w.settled(keys) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			var open []string
+			for _, k := range keys {
+				if !w.h.monitor.Settled(k) {
+					open = append(open, k.Target)
+				}
+			}
+			log.Warningf("warm-up deadline %s passed; reporting ready with targets still unknown: %s", warmDeadline, strings.Join(open, " "))
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// observe resolves the warm names and registers their targets; complete is false if a name failed.
+func (w *warmer) observe(ctx context.Context, r chainResolver) (keys []health.Key, complete bool) {
+	complete = true
+	for _, name := range w.h.cfg.Warm {
+		svc := w.h.match(&dns.Msg{Question: []dns.Question{{Name: name, Qtype: dns.TypeSRV, Qclass: dns.ClassINET}}})
+		if svc == nil {
+			continue
+		}
+		m, err := r.query(ctx, name, dns.TypeSRV)
+		if err != nil {
+			complete = false
+			continue
+		}
+		for _, rr := range m.Answer {
+			if s, ok := rr.(*dns.SRV); ok && s.Target != "." && w.h.inScope(s.Target) {
+				k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
+				w.h.monitor.Observe(k, serviceDomain(s.Hdr.Name))
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, complete
+}
+
+func (w *warmer) settled(keys []health.Key) bool {
+	for _, k := range keys {
+		if !w.h.monitor.Settled(k) {
+			return false
+		}
+	}
+	return true
+}

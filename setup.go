@@ -1,0 +1,332 @@
+package srvhealth
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+const pluginName = "srvhealth"
+
+var log = clog.NewWithPlugin(pluginName)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// DirectiveOrder returns the stock CoreDNS directive order with srvhealth inserted right before cache, the
+// place it must have: see the README's "Position in the chain".
+func DirectiveOrder(stock []string) []string {
+	out := make([]string, 0, len(stock)+1)
+	for _, d := range stock {
+		if d == "cache" {
+			out = append(out, pluginName)
+		}
+		if d != pluginName {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	h, err := newHandler(cfg)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	c.OnStartup(h.OnStartup)
+	c.OnShutdown(h.OnShutdown)
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		h.Next = next
+		return h
+	})
+	return nil
+}
+
+// serviceRE is the shape of a service label: "_name._proto" (RFC 2782, RFC 6335 service names).
+var serviceRE = regexp.MustCompile(`^_[a-z0-9]([a-z0-9-]*[a-z0-9])?\._[a-z0-9]([a-z0-9-]*[a-z0-9])?\.?$`)
+
+// parse reads one srvhealth block. Every error names the property and, through the dispenser, the file
+// and line.
+func parse(c *caddy.Controller) (*Config, error) {
+	var cfg *Config
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return nil, plugin.ErrOnce
+		}
+		i++
+		cfg = newConfig(plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys))
+		probes := map[string]probe.Kind{}
+		allDown := map[string]Policy{}
+		seen := map[string]bool{}
+		for c.NextBlock() {
+			prop := c.Val()
+			if seen[prop] && prop != "probe" && prop != "all_down" {
+				return nil, c.Errf("%s: property given twice", prop)
+			}
+			seen[prop] = true
+			args := c.RemainingArgs()
+			if err := parseProperty(c, cfg, prop, args, probes, allDown); err != nil {
+				return nil, err
+			}
+		}
+		if err := finish(c, cfg, probes, allDown); err != nil {
+			return nil, err
+		}
+	}
+	if cfg == nil {
+		return nil, c.ArgErr()
+	}
+	return cfg, nil
+}
+
+func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string, probes map[string]probe.Kind, allDown map[string]Policy) error {
+	want := func(n int, what string) error {
+		if len(args) != n {
+			return c.Errf("%s: want %s, got %d argument(s)", prop, what, len(args))
+		}
+		return nil
+	}
+	switch prop {
+	case "services":
+		if len(args) == 0 {
+			return c.Errf("services: want at least one _service._proto label")
+		}
+		cfg.Services = cfg.Services[:0]
+		for _, a := range args {
+			l, err := serviceLabel(a)
+			if err != nil {
+				return c.Errf("services: %v", err)
+			}
+			if cfg.service(l) != nil {
+				return c.Errf("services: %s listed twice", a)
+			}
+			cfg.Services = append(cfg.Services, Service{Label: l, Method: naturalMethod(l)})
+		}
+	case "probe":
+		if err := want(2, "SERVICE KIND"); err != nil {
+			return err
+		}
+		l, err := serviceLabel(args[0])
+		if err != nil {
+			return c.Errf("probe: %v", err)
+		}
+		k := probe.Kind(args[1])
+		switch k {
+		case probe.KindNone, probe.KindTCP, probe.KindTLS, probe.KindSIP, probe.KindXMPPClient, probe.KindXMPPServer:
+		default:
+			return c.Errf("probe: unknown kind %q, want one of none, tcp, tls, sip, xmpp-client, xmpp-server", args[1])
+		}
+		if k == probe.KindSIP || k == probe.KindXMPPClient || k == probe.KindXMPPServer {
+			if _, proto := splitService(l); proto != "_tcp" && proto != "_udp" && proto != "_tls" {
+				return c.Errf("probe: %s needs a _tcp, _udp or _tls service, not %s", k, args[0])
+			}
+		}
+		if _, proto := splitService(l); proto == "_udp" && k != probe.KindSIP && k != probe.KindNone {
+			return c.Errf("probe: %s is a UDP service; only sip or none can probe it", args[0])
+		}
+		probes[l] = k
+	case "interval", "timeout", "max_ttl", "min_ttl", "expire":
+		if err := want(1, "a duration"); err != nil {
+			return err
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d <= 0 {
+			return c.Errf("%s: %q is not a positive duration (e.g. 10s)", prop, args[0])
+		}
+		switch prop {
+		case "interval":
+			cfg.Interval = d
+		case "timeout":
+			cfg.Timeout = d
+		case "max_ttl":
+			cfg.MaxTTL = d
+		case "min_ttl":
+			cfg.MinTTL = d
+		case "expire":
+			cfg.Expire = d
+		}
+	case "fails", "rises", "max_targets":
+		if err := want(1, "a positive integer"); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n <= 0 {
+			return c.Errf("%s: %q is not a positive integer", prop, args[0])
+		}
+		switch prop {
+		case "fails":
+			cfg.Fails = n
+		case "rises":
+			cfg.Rises = n
+		case "max_targets":
+			cfg.MaxTargets = n
+		}
+	case "all_down":
+		if len(args) != 1 && len(args) != 2 {
+			return c.Errf("all_down: want [SERVICE] serve_all|nodata|servfail|unavailable, got %d argument(s)", len(args))
+		}
+		p, ok := parsePolicy(args[len(args)-1])
+		if !ok {
+			return c.Errf("all_down: unknown policy %q, want serve_all, nodata, servfail or unavailable", args[len(args)-1])
+		}
+		key := ""
+		if len(args) == 2 {
+			l, err := serviceLabel(args[0])
+			if err != nil {
+				return c.Errf("all_down: %v", err)
+			}
+			key = l
+		}
+		if _, dup := allDown[key]; dup {
+			return c.Errf("all_down: policy for %q given twice", args[0])
+		}
+		allDown[key] = p
+	case "cname", "no_address":
+		if err := want(1, "drop or keep"); err != nil {
+			return err
+		}
+		var drop bool
+		switch args[0] {
+		case "drop":
+			drop = true
+		case "keep":
+		default:
+			return c.Errf("%s: unknown action %q, want drop or keep", prop, args[0])
+		}
+		if prop == "cname" {
+			cfg.DropCNAME = drop
+		} else {
+			cfg.DropNoAddr = drop
+		}
+	case "scope":
+		if len(args) == 0 {
+			return c.Errf("scope: want zones, any or one or more CIDRs")
+		}
+		if len(args) == 1 && (args[0] == "zones" || args[0] == "any") {
+			cfg.Scope = Scope{Any: args[0] == "any"}
+			return nil
+		}
+		cfg.Scope = Scope{}
+		for _, a := range args {
+			p, err := netip.ParsePrefix(a)
+			if err != nil {
+				return c.Errf("scope: %q is not a CIDR (and zones or any stand alone)", a)
+			}
+			cfg.Scope.Prefixes = append(cfg.Scope.Prefixes, p.Masked())
+		}
+	case "warm":
+		if len(args) == 0 {
+			return c.Errf("warm: want at least one SRV name")
+		}
+		for _, a := range args {
+			n := strings.ToLower(plugin.Name(a).Normalize())
+			if _, err := serviceLabel(firstTwoLabels(n)); err != nil {
+				return c.Errf("warm: %q is not an SRV name (_service._proto.domain)", a)
+			}
+			cfg.Warm = append(cfg.Warm, n)
+		}
+	case "tls_verify":
+		if len(args) > 1 {
+			return c.Errf("tls_verify: want at most one CA file, got %d arguments", len(args))
+		}
+		cfg.TLSVerify = true
+		if len(args) == 1 {
+			if _, err := os.Stat(args[0]); err != nil {
+				return c.Errf("tls_verify: CA file: %v", err)
+			}
+			cfg.CAFile = args[0]
+		}
+	default:
+		return c.Errf("unknown property %q", prop)
+	}
+	return nil
+}
+
+// finish applies the per-service settings, which may come before or after "services", and checks the
+// settings that only make sense together.
+func finish(c *caddy.Controller, cfg *Config, probes map[string]probe.Kind, allDown map[string]Policy) error {
+	if p, ok := allDown[""]; ok {
+		for i := range cfg.Services {
+			cfg.Services[i].AllDown = p
+		}
+	}
+	for l, p := range allDown {
+		if l == "" {
+			continue
+		}
+		s := cfg.service(l)
+		if s == nil {
+			return c.Errf("all_down: service %s is not in services", l)
+		}
+		s.AllDown = p
+	}
+	for l, k := range probes {
+		s := cfg.service(l)
+		if s == nil {
+			return c.Errf("probe: service %s is not in services", l)
+		}
+		name, proto := splitService(l)
+		s.Method = methodFor(k, name, proto)
+	}
+	probeless := &Handler{cfg: cfg}
+	for _, n := range cfg.Warm {
+		if probeless.match(&dns.Msg{Question: []dns.Question{{Name: n, Qtype: dns.TypeSRV}}}) == nil {
+			return c.Errf("warm: %s is not a configured service under this block's zones", n)
+		}
+	}
+	if cfg.Timeout >= cfg.Interval {
+		return c.Errf("timeout: %s must be below interval %s", cfg.Timeout, cfg.Interval)
+	}
+	if cfg.MinTTL > cfg.MaxTTL {
+		return c.Errf("min_ttl: %s must not be above max_ttl %s", cfg.MinTTL, cfg.MaxTTL)
+	}
+	if cfg.MaxTTL < time.Second {
+		return c.Errf("max_ttl: %s is below one second, the smallest TTL", cfg.MaxTTL)
+	}
+	if cfg.Expire < cfg.Interval {
+		return c.Errf("expire: %s must not be below interval %s", cfg.Expire, cfg.Interval)
+	}
+	return nil
+}
+
+// serviceLabel checks that s looks like "_name._proto" and returns it lower-cased with a trailing dot.
+func serviceLabel(s string) (string, error) {
+	l := strings.ToLower(s)
+	if !serviceRE.MatchString(l) {
+		return "", fmt.Errorf("%q is not a service label of the form _name._proto (e.g. _sip._tcp)", s)
+	}
+	if !strings.HasSuffix(l, ".") {
+		l += "."
+	}
+	return l, nil
+}
+
+// firstTwoLabels returns "_sip._tcp." of "_sip._tcp.example.com.", or "" when name has fewer labels.
+func firstTwoLabels(name string) string {
+	i := strings.IndexByte(name, '.')
+	if i < 0 {
+		return ""
+	}
+	j := strings.IndexByte(name[i+1:], '.')
+	if j < 0 {
+		return ""
+	}
+	return name[:i+1+j+1]
+}

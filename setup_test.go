@@ -1,0 +1,153 @@
+package srvhealth
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+func mustParse(t *testing.T, input string) *Config {
+	t.Helper()
+	c := caddy.NewTestController("dns", input)
+	cfg, err := parse(c)
+	if err != nil {
+		t.Fatalf("parse(%q): %v", input, err)
+	}
+	return cfg
+}
+
+func TestSetupDefaults(t *testing.T) {
+	cfg := mustParse(t, "srvhealth example.com")
+	if cfg.Interval != 10*time.Second || cfg.Timeout != 2*time.Second || cfg.Fails != 3 || cfg.Rises != 2 ||
+		cfg.MaxTTL != 30*time.Second || cfg.MinTTL != 5*time.Second || !cfg.DropCNAME || !cfg.DropNoAddr ||
+		cfg.MaxTargets != 10000 || cfg.Expire != 10*time.Minute || cfg.Scope.Any || len(cfg.Scope.Prefixes) != 0 {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	if len(cfg.Zones) != 1 || cfg.Zones[0] != "example.com." {
+		t.Errorf("zones = %v", cfg.Zones)
+	}
+	want := map[string]string{
+		"_sip._udp.": "sip-udp", "_sip._tcp.": "sip-tcp", "_sip._tls.": "sip-tls", "_sips._tcp.": "sip-tls",
+		"_xmpp-client._tcp.": "xmpp-client", "_xmpp-server._tcp.": "xmpp-server",
+		"_xmpps-client._tcp.": "xmpp-client-tls", "_xmpps-server._tcp.": "xmpp-server-tls",
+	}
+	if len(cfg.Services) != len(want) {
+		t.Fatalf("services = %v", cfg.Services)
+	}
+	for _, s := range cfg.Services {
+		if want[s.Label] != s.Method.String() || s.AllDown != ServeAll {
+			t.Errorf("service %s: probe %s policy %s, want %s serve_all", s.Label, s.Method, s.AllDown, want[s.Label])
+		}
+	}
+}
+
+func TestSetup(t *testing.T) {
+	tests := []struct {
+		input   string
+		wantErr string // empty: must parse
+		check   func(*Config) bool
+	}{
+		// Good input.
+		{input: "srvhealth", check: func(c *Config) bool { return c.Interval == defaultInterval && len(c.Services) == 8 }},
+		{input: "srvhealth example.com example.net", check: func(c *Config) bool { return len(c.Zones) == 2 && c.Zones[1] == "example.net." }},
+		{input: "srvhealth {\n interval 5s\n timeout 1s\n}", check: func(c *Config) bool { return c.Interval == 5*time.Second && c.Timeout == time.Second }},
+		{input: "srvhealth {\n fails 5\n rises 1\n}", check: func(c *Config) bool { return c.Fails == 5 && c.Rises == 1 }},
+		{input: "srvhealth {\n max_ttl 60s\n min_ttl 1s\n}", check: func(c *Config) bool { return c.MaxTTL == time.Minute && c.MinTTL == time.Second }},
+		{input: "srvhealth {\n services _SIP._TCP _stun._udp _turn._tcp\n}", check: func(c *Config) bool {
+			return len(c.Services) == 3 && c.Services[0].Label == "_sip._tcp." && c.Services[1].Method.Kind == probe.KindNone &&
+				c.Services[2].Method.String() == "tcp"
+		}},
+		{input: "srvhealth {\n probe _sip._tls tls\n}", check: func(c *Config) bool { return c.service("_sip._tls.").Method.String() == "tls" }},
+		{input: "srvhealth {\n probe _sip._udp none\n}", check: func(c *Config) bool { return c.service("_sip._udp.").Method.Kind == probe.KindNone }},
+		{input: "srvhealth {\n probe _turn._tcp tcp\n services _turn._tcp\n}", check: func(c *Config) bool { return c.service("_turn._tcp.").Method.String() == "tcp" }},
+		{input: "srvhealth {\n all_down nodata\n}", check: func(c *Config) bool { return c.service("_sip._udp.").AllDown == NoData }},
+		{input: "srvhealth {\n all_down _xmpp-client._tcp unavailable\n all_down servfail\n}", check: func(c *Config) bool {
+			return c.service("_xmpp-client._tcp.").AllDown == Unavailable && c.service("_sip._tcp.").AllDown == ServFail
+		}},
+		{input: "srvhealth {\n cname keep\n no_address keep\n}", check: func(c *Config) bool { return !c.DropCNAME && !c.DropNoAddr }},
+		{input: "srvhealth {\n scope any\n}", check: func(c *Config) bool { return c.Scope.Any }},
+		{input: "srvhealth {\n scope 10.0.0.0/8 2001:db8::/32\n}", check: func(c *Config) bool { return len(c.Scope.Prefixes) == 2 }},
+		{input: "srvhealth {\n max_targets 50\n expire 1h\n}", check: func(c *Config) bool { return c.MaxTargets == 50 && c.Expire == time.Hour }},
+		{input: "srvhealth example.com {\n warm _sip._udp.example.com _xmpp-client._tcp.example.com.\n}", check: func(c *Config) bool {
+			return len(c.Warm) == 2 && c.Warm[0] == "_sip._udp.example.com."
+		}},
+		{input: "srvhealth {\n tls_verify\n}", check: func(c *Config) bool { return c.TLSVerify && c.CAFile == "" }},
+
+		// Bad input: each error names the property.
+		{input: "srvhealth {\n bogus 1\n}", wantErr: `unknown property "bogus"`},
+		{input: "srvhealth {\n interval\n}", wantErr: "interval: want a duration, got 0"},
+		{input: "srvhealth {\n interval 1s 2s\n}", wantErr: "interval: want a duration, got 2"},
+		{input: "srvhealth {\n interval ten\n}", wantErr: `interval: "ten" is not a positive duration`},
+		{input: "srvhealth {\n timeout -1s\n}", wantErr: `timeout: "-1s" is not a positive duration`},
+		{input: "srvhealth {\n max_ttl 0s\n}", wantErr: `max_ttl: "0s" is not a positive duration`},
+		{input: "srvhealth {\n fails 0\n}", wantErr: `fails: "0" is not a positive integer`},
+		{input: "srvhealth {\n rises -2\n}", wantErr: `rises: "-2" is not a positive integer`},
+		{input: "srvhealth {\n max_targets many\n}", wantErr: `max_targets: "many" is not a positive integer`},
+		{input: "srvhealth {\n services\n}", wantErr: "services: want at least one"},
+		{input: "srvhealth {\n services sip.tcp\n}", wantErr: `services: "sip.tcp" is not a service label`},
+		{input: "srvhealth {\n services _sip._tcp _sip._tcp\n}", wantErr: "services: _sip._tcp listed twice"},
+		{input: "srvhealth {\n probe _sip._tcp icmp\n}", wantErr: `probe: unknown kind "icmp"`},
+		{input: "srvhealth {\n probe _sip._tcp\n}", wantErr: "probe: want SERVICE KIND, got 1"},
+		{input: "srvhealth {\n probe _ldap._tcp tcp\n}", wantErr: "probe: service _ldap._tcp. is not in services"},
+		{input: "srvhealth {\n probe _stun._udp tcp\n services _stun._udp\n}", wantErr: "probe: _stun._udp is a UDP service"},
+		{input: "srvhealth {\n all_down maybe\n}", wantErr: `all_down: unknown policy "maybe"`},
+		{input: "srvhealth {\n all_down _sip._tcp nodata servfail\n}", wantErr: "all_down: want [SERVICE]"},
+		{input: "srvhealth {\n all_down _ldap._tcp nodata\n}", wantErr: "all_down: service _ldap._tcp. is not in services"},
+		{input: "srvhealth {\n cname remove\n}", wantErr: `cname: unknown action "remove"`},
+		{input: "srvhealth {\n no_address\n}", wantErr: "no_address: want drop or keep"},
+		{input: "srvhealth {\n scope 10.0.0.0/33\n}", wantErr: `scope: "10.0.0.0/33" is not a CIDR`},
+		{input: "srvhealth {\n scope any 10.0.0.0/8\n}", wantErr: `scope: "any" is not a CIDR`},
+		{input: "srvhealth {\n scope\n}", wantErr: "scope: want zones, any or one or more CIDRs"},
+		{input: "srvhealth {\n warm example.com\n}", wantErr: `warm: "example.com" is not an SRV name`},
+		{input: "srvhealth example.com {\n warm _sip._tcp.example.org\n}", wantErr: "warm: _sip._tcp.example.org. is not a configured service"},
+		{input: "srvhealth {\n tls_verify /nonexistent/ca.pem\n}", wantErr: "tls_verify: CA file"},
+		{input: "srvhealth {\n interval 2s\n timeout 2s\n}", wantErr: "timeout: 2s must be below interval 2s"},
+		{input: "srvhealth {\n min_ttl 40s\n}", wantErr: "min_ttl: 40s must not be above max_ttl 30s"},
+		{input: "srvhealth {\n expire 5s\n}", wantErr: "expire: 5s must not be below interval 10s"},
+		{input: "srvhealth {\n fails 2\n fails 3\n}", wantErr: "fails: property given twice"},
+		{input: "srvhealth\nsrvhealth", wantErr: "plugin can only be used once"},
+	}
+	for _, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		cfg, err := parse(c)
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("%q: unexpected error %v", tc.input, err)
+			} else if !tc.check(cfg) {
+				t.Errorf("%q: parsed to %+v", tc.input, cfg)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%q: want error containing %q, got none", tc.input, tc.wantErr)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %q, want it to contain %q", tc.input, err, tc.wantErr)
+		}
+		// Errors from the block carry the file and line (Testfile:N) so the user can find the mistake.
+		if strings.Contains(tc.input, "{") && !strings.Contains(err.Error(), "Testfile:") {
+			t.Errorf("%q: error %q does not name the Corefile line", tc.input, err)
+		}
+	}
+}
+
+func TestSetupErrorNamesLine(t *testing.T) {
+	c := caddy.NewTestController("dns", "srvhealth {\n interval 5s\n\n rises zero\n}")
+	_, err := parse(c)
+	if err == nil || !strings.Contains(err.Error(), "Testfile:4") || !strings.Contains(err.Error(), "rises") {
+		t.Fatalf("error %v, want it to name Testfile:4 and rises", err)
+	}
+}
+
+func TestDirectiveOrder(t *testing.T) {
+	got := DirectiveOrder([]string{"log", "loadbalance", "tsig", "rewrite", "cache", "dnssec", "file"})
+	want := []string{"log", "loadbalance", "tsig", "rewrite", "srvhealth", "cache", "dnssec", "file"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("DirectiveOrder = %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,517 @@
+package srvhealth
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/health"
+)
+
+// fakeView is a health view with fixed answers, recording what was observed.
+type fakeView struct {
+	mu       sync.Mutex
+	status   map[string]health.Status // by target
+	observed []health.Key
+}
+
+func (v *fakeView) Observe(k health.Key, domain string) {
+	v.mu.Lock()
+	v.observed = append(v.observed, k)
+	v.mu.Unlock()
+}
+
+func (v *fakeView) Lookup(k health.Key) (health.Status, bool) {
+	st, ok := v.status[k.Target]
+	return st, ok
+}
+
+var (
+	now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+	up     = health.Status{State: health.Up, Resolved: true, Up: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}
+	down   = health.Status{State: health.Down, Resolved: true, Down: []netip.Addr{netip.MustParseAddr("192.0.2.2")}}
+	cname  = health.Status{State: health.Up, Resolved: true, CNAME: true, Up: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}
+	noAddr = health.Status{State: health.Unknown, Resolved: true, NoAddress: true}
+)
+
+// sipZone is the upstream answer for _sip._tcp.example.com: a 70/30 primary pair, a priority-20 standby,
+// and the targets' addresses in the additional section, as the file plugin sends them.
+func sipAnswer(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	m.Answer = []dns.RR{
+		test.SRV("_sip._tcp.example.com. 300 IN SRV 10 70 5060 sip1.example.com."),
+		test.SRV("_sip._tcp.example.com. 300 IN SRV 10 30 5060 sip2.example.com."),
+		test.SRV("_sip._tcp.example.com. 300 IN SRV 20 0 5060 standby.example.com."),
+	}
+	m.Extra = []dns.RR{
+		test.A("sip1.example.com. 300 IN A 192.0.2.1"),
+		test.A("sip2.example.com. 300 IN A 192.0.2.2"),
+		test.A("standby.example.com. 300 IN A 192.0.2.9"),
+		test.A("ns.example.com. 300 IN A 192.0.2.53"),
+	}
+	return m
+}
+
+// upstream returns a next plugin that answers every query with answer(r).
+func upstream(answer func(r *dns.Msg) *dns.Msg) test.Handler {
+	return test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		m := answer(r)
+		w.WriteMsg(m)
+		return m.Rcode, nil
+	})
+}
+
+func newTestHandler(t *testing.T, corefile string, view View, next test.Handler) *Handler {
+	t.Helper()
+	cfg := mustParse(t, corefile)
+	return &Handler{Next: next, cfg: cfg, view: view, intn: rand.New(rand.NewPCG(1, 2)).IntN, now: func() time.Time { return now }}
+}
+
+func serve(t *testing.T, h *Handler, name string, qtype uint16, do bool) *dns.Msg {
+	t.Helper()
+	req := new(dns.Msg)
+	req.SetQuestion(name, qtype)
+	if do {
+		req.SetEdns0(4096, true)
+	}
+	return serveReq(t, h, req)
+}
+
+func serveReq(t *testing.T, h *Handler, req *dns.Msg) *dns.Msg {
+	t.Helper()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := h.ServeDNS(context.Background(), rec, req); err != nil {
+		t.Fatalf("ServeDNS: %v", err)
+	}
+	if rec.Msg == nil {
+		t.Fatal("no reply written")
+	}
+	if rec.Msg.Id != req.Id || len(rec.Msg.Question) != 1 || rec.Msg.Question[0] != req.Question[0] {
+		t.Fatalf("reply does not answer the question: %v", rec.Msg)
+	}
+	return rec.Msg
+}
+
+func targets(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			out = append(out, s.Target)
+		}
+	}
+	return out
+}
+
+func extraNames(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeA || rr.Header().Rrtype == dns.TypeAAAA {
+			out = append(out, rr.Header().Name+" "+strings.Fields(rr.String())[4])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestDrop(t *testing.T) {
+	tests := []struct {
+		name      string
+		block     string
+		status    map[string]health.Status
+		want      []string // targets, sorted
+		wantExtra []string
+	}{
+		{
+			name:      "all up",
+			status:    map[string]health.Status{"sip1.example.com.": up, "sip2.example.com.": up, "standby.example.com.": up},
+			want:      []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"},
+		},
+		{
+			name:      "unknown targets count as up",
+			status:    map[string]health.Status{},
+			want:      []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"},
+		},
+		{
+			name:      "down target dropped with its address",
+			status:    map[string]health.Status{"sip1.example.com.": up, "sip2.example.com.": down},
+			want:      []string{"sip1.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "standby.example.com. 192.0.2.9"},
+		},
+		{
+			name:      "cname target dropped",
+			status:    map[string]health.Status{"sip1.example.com.": cname},
+			want:      []string{"sip2.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"},
+		},
+		{
+			name:   "cname keep",
+			block:  "cname keep",
+			status: map[string]health.Status{"sip1.example.com.": cname},
+			want:   []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2",
+				"standby.example.com. 192.0.2.9"},
+		},
+		{
+			name:      "no-address target dropped",
+			status:    map[string]health.Status{"standby.example.com.": noAddr},
+			want:      []string{"sip1.example.com.", "sip2.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2"},
+		},
+		{
+			name:   "no_address keep",
+			block:  "no_address keep",
+			status: map[string]health.Status{"standby.example.com.": noAddr},
+			want:   []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2",
+				"standby.example.com. 192.0.2.9"},
+		},
+		{
+			name:      "priority 20 kept when priority 10 is all down",
+			status:    map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": up},
+			want:      []string{"standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "standby.example.com. 192.0.2.9"},
+		},
+		{
+			name: "down address removed, up address of a kept target stays",
+			status: map[string]health.Status{"sip1.example.com.": {State: health.Up, Resolved: true,
+				Down: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Up: []netip.Addr{netip.MustParseAddr("192.0.2.11")}}},
+			want:      []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			wantExtra: []string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.11", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHandler(t, "srvhealth example.com {\n"+tc.block+"\n}", &fakeView{status: tc.status}, upstream(sipAnswer))
+			m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+			got := targets(m)
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("targets = %v, want %v", got, tc.want)
+			}
+			if e := extraNames(m); !slices.Equal(e, tc.wantExtra) {
+				t.Errorf("additional = %v, want %v", e, tc.wantExtra)
+			}
+			if m.Rcode != dns.RcodeSuccess || !m.Authoritative {
+				t.Errorf("rcode %d aa %v, want NOERROR and aa kept", m.Rcode, m.Authoritative)
+			}
+		})
+	}
+}
+
+func TestAddsKnownAddressesWhenBackendSentNone(t *testing.T) {
+	bare := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.Extra = nil
+		return m
+	}
+	st := map[string]health.Status{"sip1.example.com.": {State: health.Up, Resolved: true,
+		Up: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}}}
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(bare))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	want := []string{"sip1.example.com. 192.0.2.1", "sip1.example.com. 2001:db8::1"}
+	if e := extraNames(m); !slices.Equal(e, want) {
+		t.Errorf("additional = %v, want %v", e, want)
+	}
+}
+
+func TestAllDownPolicies(t *testing.T) {
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	tests := []struct {
+		block     string
+		rcode     int
+		want      []string
+		wantExtra []string
+	}{
+		{"", dns.RcodeSuccess, []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			[]string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"}},
+		{"all_down serve_all", dns.RcodeSuccess, []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			[]string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"}},
+		{"all_down nodata", dns.RcodeSuccess, nil, []string{"ns.example.com. 192.0.2.53"}},
+		{"all_down servfail", dns.RcodeServerFailure, nil, nil},
+		{"all_down unavailable", dns.RcodeSuccess, []string{"."}, []string{"ns.example.com. 192.0.2.53"}},
+		{"all_down _sip._tcp unavailable\nall_down nodata", dns.RcodeSuccess, []string{"."}, []string{"ns.example.com. 192.0.2.53"}},
+		{"all_down _sip._udp unavailable", dns.RcodeSuccess, []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
+			[]string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.block, func(t *testing.T) {
+			h := newTestHandler(t, "srvhealth example.com {\n"+tc.block+"\n}", &fakeView{status: allDown}, upstream(sipAnswer))
+			m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+			got := targets(m)
+			slices.Sort(got)
+			if m.Rcode != tc.rcode || !slices.Equal(got, tc.want) {
+				t.Errorf("rcode %s targets %v, want %s %v", dns.RcodeToString[m.Rcode], got, dns.RcodeToString[tc.rcode], tc.want)
+			}
+			if e := extraNames(m); !slices.Equal(e, tc.wantExtra) {
+				t.Errorf("additional = %v, want %v", e, tc.wantExtra)
+			}
+			if tc.want != nil && tc.want[0] == "." {
+				s := m.Answer[0].(*dns.SRV)
+				if len(m.Answer) != 1 || s.Hdr.Name != "_sip._tcp.example.com." || s.Priority != 0 || s.Weight != 0 || s.Port != 0 {
+					t.Errorf("unavailable answer = %v, want the single RFC 2782 '0 0 0 .' record", m.Answer)
+				}
+			}
+		})
+	}
+}
+
+func TestServeAllSkipsCNAMEWhenOthersAreOnlyDown(t *testing.T) {
+	st := map[string]health.Status{"sip1.example.com.": cname, "sip2.example.com.": down, "standby.example.com.": noAddr}
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(sipAnswer))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if got := targets(m); !slices.Equal(got, []string{"sip2.example.com."}) {
+		t.Errorf("targets = %v, want only the down-but-valid sip2", got)
+	}
+}
+
+func TestTTL(t *testing.T) {
+	soon := up
+	soon.Until = now.Add(12 * time.Second)
+	verySoon := up
+	verySoon.Until = now.Add(1 * time.Second)
+	tests := []struct {
+		name   string
+		block  string
+		status health.Status
+		want   uint32
+	}{
+		{"max_ttl default caps 300", "", up, 30},
+		{"max_ttl set", "max_ttl 20s", up, 20},
+		{"health-aware: time to the next possible flip", "", soon, 12},
+		{"health-aware floor is min_ttl", "", verySoon, 5},
+		{"min_ttl set", "min_ttl 2s", verySoon, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := map[string]health.Status{"sip1.example.com.": tc.status}
+			h := newTestHandler(t, "srvhealth example.com {\n"+tc.block+"\n}", &fakeView{status: st}, upstream(sipAnswer))
+			m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+			for _, rr := range append(m.Answer, m.Extra...) {
+				if rr.Header().Name == "ns.example.com." {
+					if rr.Header().Ttl != 300 {
+						t.Errorf("TTL of glue of a name that is no SRV target changed to %d", rr.Header().Ttl)
+					}
+					continue
+				}
+				if rr.Header().Ttl != tc.want {
+					t.Errorf("%s TTL %d, want %d", rr.Header().Name, rr.Header().Ttl, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestTTLNeverRaised(t *testing.T) {
+	low := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		for _, rr := range m.Answer {
+			rr.Header().Ttl = 3
+		}
+		return m
+	}
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{}, upstream(low))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	for _, rr := range m.Answer {
+		if rr.Header().Ttl != 3 {
+			t.Errorf("TTL %d, want the upstream's 3 kept", rr.Header().Ttl)
+		}
+	}
+}
+
+// TestUpstreamRecordsNotModified guards the zone: file hands out the records of its tree, so capping a
+// TTL must copy the record.
+func TestUpstreamRecordsNotModified(t *testing.T) {
+	zone := sipAnswer(new(dns.Msg).SetQuestion("_sip._tcp.example.com.", dns.TypeSRV))
+	shared := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = slices.Clone(zone.Answer)
+		m.Extra = slices.Clone(zone.Extra)
+		return m
+	}
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{}, upstream(shared))
+	serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	for _, rr := range append(zone.Answer, zone.Extra...) {
+		if rr.Header().Ttl != 300 {
+			t.Fatalf("upstream record %s modified", rr)
+		}
+	}
+}
+
+func TestPassThrough(t *testing.T) {
+	nx := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNameError)
+		m.Ns = []dns.RR{test.SOA("example.com. 300 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 3600")}
+		return m
+	}
+	tc := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.Truncated = true
+		return m
+	}
+	addr := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{test.A("sip2.example.com. 300 IN A 192.0.2.2")}
+		return m
+	}
+	ldap := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{test.SRV("_ldap._tcp.example.com. 300 IN SRV 0 0 389 sip2.example.com.")}
+		return m
+	}
+	noSRV := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Ns = []dns.RR{test.SOA("example.com. 300 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 3600")}
+		return m
+	}
+	dot := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{test.SRV("_sip._tcp.example.com. 300 IN SRV 0 0 0 .")}
+		return m
+	}
+	tests := []struct {
+		name  string
+		qname string
+		qtype uint16
+		next  func(*dns.Msg) *dns.Msg
+	}{
+		{"A query", "sip2.example.com.", dns.TypeA, addr},
+		{"AAAA query", "sip2.example.com.", dns.TypeAAAA, addr},
+		{"non-SIP SRV", "_ldap._tcp.example.com.", dns.TypeSRV, ldap},
+		{"SRV outside the zones", "_sip._tcp.example.org.", dns.TypeSRV, sipAnswer},
+		{"NXDOMAIN", "_sip._tcp.example.com.", dns.TypeSRV, nx},
+		{"TC set", "_sip._tcp.example.com.", dns.TypeSRV, tc},
+		{"no SRV in answer", "_sip._tcp.example.com.", dns.TypeSRV, noSRV},
+		{"decidedly not available", "_sip._tcp.example.com.", dns.TypeSRV, dot},
+	}
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := new(dns.Msg)
+			req.SetQuestion(tc.qname, tc.qtype)
+			want, _ := tc.next(req).Pack()
+
+			h := newTestHandler(t, "srvhealth example.com {\nall_down servfail\n}", &fakeView{status: allDown}, upstream(tc.next))
+			got, _ := serveReq(t, h, req).Pack()
+			if string(got) != string(want) {
+				t.Errorf("reply changed:\n got %x\nwant %x", got, want)
+			}
+		})
+	}
+}
+
+func TestOutOfScopeTargetServedUnfiltered(t *testing.T) {
+	foreign := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{
+			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip.provider.net."),
+			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip1.example.com."),
+		}
+		return m
+	}
+	v := &fakeView{status: map[string]health.Status{"sip.provider.net.": down, "sip1.example.com.": down}}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(foreign))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if got := targets(m); !slices.Equal(got, []string{"sip.provider.net."}) {
+		t.Errorf("targets = %v, want the out-of-scope target served and the in-scope down one dropped", got)
+	}
+	for _, k := range v.observed {
+		if k.Target == "sip.provider.net." {
+			t.Errorf("out-of-scope target registered for probing: %+v", k)
+		}
+	}
+}
+
+func TestMixedCaseQueryMatches(t *testing.T) {
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: map[string]health.Status{"sip1.example.com.": down}}, upstream(sipAnswer))
+	m := serve(t, h, "_SIP._TCP.Example.COM.", dns.TypeSRV, false)
+	if got := targets(m); slices.Contains(got, "sip1.example.com.") {
+		t.Errorf("targets = %v: mixed-case query was not filtered", got)
+	}
+}
+
+func TestDNSSECReorderOnly(t *testing.T) {
+	signed := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.Answer = append(m.Answer, test.RRSIG("_sip._tcp.example.com. 300 IN RRSIG SRV 13 4 300 20261231000000 20261101000000 12345 example.com. c2lnbmF0dXJl"))
+		return m
+	}
+	st := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down}
+
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(signed))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+	got := targets(m)
+	slices.Sort(got)
+	if want := []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."}; !slices.Equal(got, want) {
+		t.Errorf("DO query: targets %v, want all of %v (a subset of a signed RRset fails validation)", got, want)
+	}
+	if last := m.Answer[len(m.Answer)-1]; last.Header().Rrtype != dns.TypeRRSIG {
+		t.Errorf("RRSIG lost or moved: %v", m.Answer)
+	}
+	for _, rr := range m.Answer {
+		if rr.Header().Ttl != 300 {
+			t.Errorf("DO query: TTL of %s changed to %d; it is covered by the signature", rr.Header().Name, rr.Header().Ttl)
+		}
+	}
+
+	m = serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if got := targets(m); !slices.Equal(got, []string{"standby.example.com."}) {
+		t.Errorf("non-DO query: targets %v, want only the standby", got)
+	}
+	for _, rr := range m.Answer {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			t.Errorf("non-DO query kept an RRSIG that no longer covers the RRset: %v", rr)
+		}
+	}
+}
+
+func TestObservesTargetsWithTheirProbe(t *testing.T) {
+	v := &fakeView{}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(sipAnswer))
+	serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if len(v.observed) != 3 {
+		t.Fatalf("observed %v, want the 3 targets", v.observed)
+	}
+	for _, k := range v.observed {
+		if k.Port != 5060 || k.Method.String() != "sip-tcp" {
+			t.Errorf("observed %+v, want port 5060 probe sip-tcp", k)
+		}
+	}
+}
+
+func TestOrderWithinHandler(t *testing.T) {
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{}, upstream(sipAnswer))
+	first := map[string]int{}
+	for range 2000 {
+		m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+		ts := targets(m)
+		if ts[2] != "standby.example.com." {
+			t.Fatalf("priority 20 record not last: %v", ts)
+		}
+		first[ts[0]]++
+	}
+	// 70/30 weights: sip1 first 70% of the time; 2,000 samples give a standard deviation of about 1%.
+	if p := float64(first["sip1.example.com."]) / 2000; p < 0.65 || p > 0.75 {
+		t.Errorf("sip1 first in %.3f of answers, want 0.70 ± 0.05", p)
+	}
+}
