@@ -1,0 +1,137 @@
+package srvhealth
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/health"
+)
+
+// discardWriter is a ResponseWriter that drops the reply, so benchmarks measure the plugin alone.
+type discardWriter struct{ *test.ResponseWriter }
+
+func (discardWriter) WriteMsg(*dns.Msg) error { return nil }
+
+// benchHandler returns a handler whose next plugin answers with a fresh copy of answer's sections, as file
+// does, without allocating for anything else.
+func benchHandler(b *testing.B, answer *dns.Msg) *Handler {
+	st := map[string]health.Status{
+		"sip1.example.com.":    {State: health.Up, Resolved: true, Up: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
+		"sip2.example.com.":    {State: health.Down, Resolved: true, Down: []netip.Addr{netip.MustParseAddr("192.0.2.2")}},
+		"standby.example.com.": {State: health.Up, Resolved: true, Until: time.Now().Add(time.Hour)},
+	}
+	cfg := newConfig([]string{"example.com."})
+	reply := new(dns.Msg)
+	next := test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		*reply = *answer
+		reply.Answer = append(reply.Answer[:0:0], answer.Answer...)
+		reply.Extra = append(reply.Extra[:0:0], answer.Extra...)
+		w.WriteMsg(reply)
+		return 0, nil
+	})
+	return &Handler{Next: next, cfg: cfg, view: &fakeView{status: st}, intn: rand.IntN, now: time.Now}
+}
+
+func BenchmarkServeDNSIntercepted(b *testing.B) {
+	req := new(dns.Msg).SetQuestion("_sip._tcp.example.com.", dns.TypeSRV)
+	h := benchHandler(b, sipAnswer(req))
+	h.view = &fakeView{status: h.view.(*fakeView).status} // no recording of observations
+	ctx := context.Background()
+	w := discardWriter{&test.ResponseWriter{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, req)
+	}
+}
+
+func BenchmarkServeDNSPassThrough(b *testing.B) {
+	req := new(dns.Msg).SetQuestion("sip1.example.com.", dns.TypeA)
+	answer := new(dns.Msg).SetReply(req)
+	answer.Answer = []dns.RR{test.A("sip1.example.com. 300 IN A 192.0.2.1")}
+	reply := new(dns.Msg)
+	h := benchHandler(b, answer)
+	// The next plugin writes a prepared reply: whatever is allocated is srvhealth's own.
+	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		w.WriteMsg(reply)
+		return 0, nil
+	})
+	ctx := context.Background()
+	w := discardWriter{&test.ResponseWriter{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, req)
+	}
+}
+
+func BenchmarkServeDNSPassThroughSRV(b *testing.B) {
+	req := new(dns.Msg).SetQuestion("_ldap._tcp.example.com.", dns.TypeSRV)
+	reply := new(dns.Msg)
+	h := benchHandler(b, reply)
+	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		w.WriteMsg(reply)
+		return 0, nil
+	})
+	ctx := context.Background()
+	w := discardWriter{&test.ResponseWriter{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeDNS(ctx, w, req)
+	}
+}
+
+func BenchmarkOrder(b *testing.B) {
+	s := srvs(70, 30, 0, 10, 50)
+	intn := rand.New(rand.NewPCG(1, 2)).IntN
+	b.ReportAllocs()
+	for b.Loop() {
+		order(s, intn)
+	}
+}
+
+// BenchmarkNextOrFailure is the baseline of the pass-through path: what CoreDNS's own plugin.NextOrFailure
+// costs (it wraps the writer to record which plugin answered), paid by every plugin that calls the next one.
+func BenchmarkNextOrFailure(b *testing.B) {
+	req := new(dns.Msg).SetQuestion("sip1.example.com.", dns.TypeA)
+	reply := new(dns.Msg)
+	next := test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		w.WriteMsg(reply)
+		return 0, nil
+	})
+	ctx := context.Background()
+	w := discardWriter{&test.ResponseWriter{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		plugin.NextOrFailure("baseline", next, ctx, w, req)
+	}
+}
+
+// TestPassThroughAllocatesNothingOfItsOwn compares the pass-through path with a bare plugin.NextOrFailure
+// call: srvhealth must add no allocation to queries it does not intercept.
+func TestPassThroughAllocatesNothingOfItsOwn(t *testing.T) {
+	reply := new(dns.Msg)
+	next := test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		w.WriteMsg(reply)
+		return 0, nil
+	})
+	h := &Handler{Next: next, cfg: newConfig([]string{"example.com."}), view: &fakeView{}, intn: rand.IntN, now: time.Now}
+	ctx := context.Background()
+	w := discardWriter{&test.ResponseWriter{}}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"sip1.example.com.", dns.TypeA}, {"_ldap._tcp.example.com.", dns.TypeSRV}, {"_sip._tcp.example.org.", dns.TypeSRV}} {
+		req := new(dns.Msg).SetQuestion(q.name, q.qtype)
+		base := testing.AllocsPerRun(1000, func() { plugin.NextOrFailure("baseline", next, ctx, w, req) })
+		got := testing.AllocsPerRun(1000, func() { h.ServeDNS(ctx, w, req) })
+		if got != base {
+			t.Errorf("%s %s: %v allocations per query, want %v (those of plugin.NextOrFailure alone)", q.name, dns.TypeToString[q.qtype], got, base)
+		}
+	}
+}
