@@ -1,0 +1,73 @@
+package srvhealth_test
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/srvhealth/srvhealth/internal/corednstest"
+)
+
+// TestReadme does for our README what CoreDNS's test/readme_test.go does for its plugins': the sections
+// Name, Description, Syntax and Examples come in that order, and every "~~~ corefile" example starts a
+// server.
+func TestReadme(t *testing.T) {
+	f, err := os.Open("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	var sections []string
+	var examples []string
+	var cur *strings.Builder
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		switch {
+		case strings.HasPrefix(line, "## "):
+			sections = append(sections, strings.TrimPrefix(line, "## "))
+		case line == "~~~ corefile":
+			cur = &strings.Builder{}
+		case line == "~~~" && cur != nil:
+			examples = append(examples, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	want := []string{"Name", "Description", "Syntax", "Examples"}
+	i := 0
+	for _, sec := range sections {
+		if i < len(want) && sec == want[i] {
+			i++
+		}
+	}
+	if i != len(want) {
+		t.Errorf("README sections %v: want %v in that order", sections, want)
+	}
+	if len(examples) < 2 {
+		t.Fatalf("found %d corefile examples, want at least 2", len(examples))
+	}
+
+	// The examples name files relative to the working directory, as CoreDNS's own READMEs do.
+	zone, err := os.ReadFile("testdata/example.com.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db.example.com"} {
+		if err := os.WriteFile(name, zone, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(name)
+	}
+	port := dnsserver.Port
+	dnsserver.Port = "0"
+	defer func() { dnsserver.Port = port }()
+	for _, ex := range examples {
+		corednstest.Start(t, ex)
+	}
+}
