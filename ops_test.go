@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,7 +225,7 @@ func TestReloadLoop(t *testing.T) {
 			interval 100ms
 			timeout 50ms
 			fails 2
-			max_ttl ` + time.Duration(20+i).String() + `s
+			max_ttl ` + strconv.Itoa(20+i) + `s
 		}
 		file ` + zone + `
 	}`

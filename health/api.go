@@ -1,7 +1,9 @@
 // Package health keeps the up/down state of SRV targets fresh by probing them in the background.
 //
-// The query path reads state through Snapshot/Lookup, which never block and never touch the network;
-// targets are registered with Observe, which never blocks either.
+// The query path reads state through Lookup, which never blocks and never touches the network; targets are
+// registered with Observe, which never blocks either. Probing, resolution, expiry and the reload-safe
+// process-wide registry of known states live behind Monitor; nothing here imports CoreDNS or logs: what
+// happens is reported through Events and the root package turns it into metrics and log lines.
 package health
 
 import (
@@ -46,22 +48,76 @@ type Status struct {
 	CNAME     bool
 	NoAddress bool
 	Resolved  bool         // the target has been resolved at least once (CNAME/NoAddress are meaningful)
-	Up        []netip.Addr // addresses whose last state is up or unknown
-	Down      []netip.Addr // addresses known to be down
+	Up        []netip.Addr // addresses whose last state is up or unknown, sorted; shared, do not modify
+	Down      []netip.Addr // addresses known to be down, sorted; shared, do not modify
 	// Until is the soonest time the target's state could change, given the probe interval and the
-	// checks still needed to flip (gdnsd's model); zero if unknown.
+	// checks still needed to flip (gdnsd's model): Checked + Interval x checks. Before the first round it
+	// is the time of that round. Zero when probing cannot change the state (no address in scope).
 	Until time.Time
+	// Checked is when the last probe round of the target started; zero before the first.
+	Checked time.Time
 }
 
-// Config is the monitor's settings; see the Corefile documentation for the defaults.
+// Config is the monitor's settings; see the Corefile documentation. A zero field takes the default named
+// beside it.
 type Config struct {
-	Interval    time.Duration
-	Timeout     time.Duration
-	Fails       int
-	Rises       int
-	Expire      time.Duration
-	MaxTargets  int
-	MaxInFlight int      // probes in flight at once
-	MaxAddrs    int      // addresses probed per target
-	Options     probe.Options
+	Interval    time.Duration // between two rounds of one target; default 10s
+	Timeout     time.Duration // bounds each resolution and each probe; default 2s
+	Fails       int           // consecutive failures that mark an address down; default 3
+	Rises       int           // consecutive successes that mark a down address up; default 2
+	Expire      time.Duration // a target not observed for this long is forgotten; default 10m
+	MaxTargets  int           // the table never holds more targets; default 10000
+	MaxInFlight int           // probes in flight at once; default 64
+	// MaxAddrs bounds the addresses probed per target and round; default 4. They are the lowest in-scope
+	// addresses in sorted order, so that the same ones are probed every round whatever order the backend
+	// answers in; the others are listed as unknown in Status.Up and do not count for the target's state.
+	MaxAddrs int
+	// Options is what the probers were built with; the monitor does not read it (the prober factory
+	// given to New does), it is kept here so one value describes the whole monitor.
+	Options probe.Options
+	// Scope reports whether an address may be contacted; nil allows every address. An address outside it
+	// is never probed, and a target none of whose addresses is in scope stays Unknown (served unfiltered),
+	// so whoever controls a zone cannot point the server's probes at arbitrary hosts.
+	Scope func(netip.Addr) bool
+}
+
+// The defaults of Config.
+const (
+	DefaultInterval    = 10 * time.Second
+	DefaultTimeout     = 2 * time.Second
+	DefaultFails       = 3
+	DefaultRises       = 2
+	DefaultExpire      = 10 * time.Minute
+	DefaultMaxTargets  = 10000
+	DefaultMaxInFlight = 64
+	DefaultMaxAddrs    = 4
+)
+
+// withDefaults returns c with every zero (or negative) field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Interval <= 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Fails <= 0 {
+		c.Fails = DefaultFails
+	}
+	if c.Rises <= 0 {
+		c.Rises = DefaultRises
+	}
+	if c.Expire <= 0 {
+		c.Expire = DefaultExpire
+	}
+	if c.MaxTargets <= 0 {
+		c.MaxTargets = DefaultMaxTargets
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxAddrs <= 0 {
+		c.MaxAddrs = DefaultMaxAddrs
+	}
+	return c
 }

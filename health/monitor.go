@@ -1,0 +1,501 @@
+package health
+
+import (
+	"container/heap"
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+// Events receives what the monitor does; the root package turns it into metrics and log lines. Methods
+// are called without any lock of the monitor held, so they may call Len or Lookup, and must not block.
+type Events interface {
+	// ProbeDone reports one probe of one address. Probes cut short by Stop are not reported.
+	ProbeDone(k Key, addr netip.Addr, res probe.Result)
+	// StateChanged reports a change of a target's state, once per change of this Monitor's view, with a
+	// short reason for a log line. A Monitor that adopts a target's state from another does not report
+	// the state it adopted.
+	StateChanged(k Key, from, to State, reason string)
+	// Resolved reports a target's first resolution and every one that differs from the previous (CNAME
+	// flag or addresses), so a CNAME or a missing address can be warned about once.
+	Resolved(k Key, r Resolution)
+	// Forgotten reports a key that left the process-wide registry: no Monitor watches it any more
+	// (expired, or the last Monitor that knew it stopped), so its metric series can go.
+	Forgotten(k Key)
+	// Overflow reports an Observe refused because the table is at MaxTargets; the key is not monitored.
+	Overflow(k Key)
+}
+
+type nopEvents struct{}
+
+func (nopEvents) ProbeDone(Key, netip.Addr, probe.Result) {}
+func (nopEvents) StateChanged(Key, State, State, string)  {}
+func (nopEvents) Resolved(Key, Resolution)                {}
+func (nopEvents) Forgotten(Key)                           {}
+func (nopEvents) Overflow(Key)                            {}
+
+// seenGranularity is how stale an entry's last-seen time may get before Observe writes it again (or an
+// eighth of Expire, if less): expiry works in minutes, and not rewriting the same cache line on every query
+// keeps Observe cheap when many cores answer for the same target.
+const seenGranularity = time.Second
+
+// entry is one monitored target of one Monitor.
+type entry struct {
+	key    Key
+	domain string // service domain, for SNI, XMPP 'to' and SIP URI host; the first seen wins
+	host   string // key.Target without its trailing dot
+	rec    *record
+
+	snap atomic.Pointer[snapshot] // the query path's view; replaced, never modified
+	seen atomic.Int64             // last Observe, in nanoseconds since the Monitor's epoch
+	gone atomic.Bool              // removed from the table; the scheduler drops it
+
+	due time.Time // when its next round starts; owned by the scheduler goroutine
+}
+
+// Monitor probes the targets it is told about and keeps their state for the query path.
+//
+// Scheduling is one goroutine with a heap of due times feeding a pool of MaxInFlight workers, each running
+// one target's round (resolve, then probe its addresses in parallel); a semaphore of MaxInFlight slots
+// bounds the probes in flight, and each probe holds its slot for at most Timeout. So 10,000 targets cost
+// 10,000 heap entries, not 10,000 timers and goroutines. A new target's first round is placed at a random
+// offset within one Interval so a burst of new targets (or a warm list) is spread over the interval; later
+// rounds keep that phase.
+type Monitor struct {
+	cfg       Config
+	resolver  Resolver
+	newProber func(probe.Method) (probe.Prober, error)
+	ev        Events
+
+	table      *table
+	n          atomic.Int64 // entries in the table
+	epoch      time.Time
+	touchEvery int64 // nanoseconds; see seenGranularity
+
+	mu      sync.Mutex // guards pending and probers
+	pending []*entry   // new or finished entries for the scheduler to (re)place
+	probers map[probe.Method]proberOrErr
+	wake    chan struct{} // capacity 1: pending has something
+
+	jobs chan *entry
+	sem  chan struct{}
+	rng  *rand.Rand // scheduler goroutine only
+
+	ctx       context.Context // cancelled by Stop: cuts probes and resolutions short
+	cancel    context.CancelFunc
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	startOnce sync.Once
+	stopOnce  sync.Once
+	started   atomic.Bool
+	stopped   atomic.Bool
+}
+
+type proberOrErr struct {
+	p   probe.Prober
+	err error
+}
+
+// New returns a Monitor that resolves targets with r, probes them with the probers newProber builds (once
+// per method) and reports to ev (nil: nothing is reported). Zero fields of cfg take their defaults. Call
+// Start to begin probing and Stop to end it; a Monitor that was never started must still be stopped if it
+// was given targets, so the registry lets go of them.
+func New(cfg Config, r Resolver, newProber func(probe.Method) (probe.Prober, error), ev Events) *Monitor {
+	if ev == nil {
+		ev = nopEvents{}
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	now := time.Now()
+	return &Monitor{
+		cfg:        cfg,
+		resolver:   r,
+		newProber:  newProber,
+		ev:         ev,
+		table:      newTable(),
+		epoch:      now,
+		touchEvery: int64(min(seenGranularity, cfg.Expire/8)),
+		probers:    map[probe.Method]proberOrErr{},
+		wake:       make(chan struct{}, 1),
+		jobs:       make(chan *entry),
+		sem:        make(chan struct{}, cfg.MaxInFlight),
+		rng:        rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5352564845414c54)),
+		ctx:        ctx,
+		cancel:     cancel,
+		quit:       make(chan struct{}),
+	}
+}
+
+// Start begins probing: the scheduler and the workers run until Stop. Starting twice, or after Stop, does
+// nothing.
+func (m *Monitor) Start() {
+	m.startOnce.Do(func() {
+		if m.stopped.Load() {
+			return
+		}
+		m.started.Store(true)
+		reg.start()
+		m.wg.Add(1 + m.cfg.MaxInFlight)
+		go m.schedule()
+		for range m.cfg.MaxInFlight {
+			go m.work()
+		}
+	})
+}
+
+// Stop ends probing, waits for every goroutine the Monitor started, and lets go of its targets in the
+// registry (they stay there for the rest of Expire while another Monitor runs, so a reloaded instance
+// keeps their state). It is safe to call more than once and from several goroutines.
+func (m *Monitor) Stop() {
+	m.stopOnce.Do(func() {
+		m.stopped.Store(true)
+		m.startOnce.Do(func() {}) // a Start racing with Stop does nothing
+		m.cancel()
+		close(m.quit)
+		m.wg.Wait()
+
+		// Observe inserts under the shard lock after checking stopped, so once every shard was locked
+		// here, no entry can be added behind our back.
+		var es []*entry
+		for i := range m.table.shards {
+			es = append(es, m.table.shards[i].removeIf(func(*entry) bool { return true })...)
+		}
+		m.n.Store(0)
+		forgotten := reg.stop(es, m.seenAt, m.started.Load())
+		for _, k := range forgotten {
+			m.ev.Forgotten(k)
+		}
+	})
+}
+
+// Observe registers k, seen in an answer for the service domain domain, or refreshes it. It never blocks
+// on probes or the network: a known key costs a map lookup and at most one atomic store; a new one a short
+// locked insert. At MaxTargets a new key is refused (Events.Overflow) and not monitored.
+func (m *Monitor) Observe(k Key, domain string) {
+	now := int64(time.Since(m.epoch))
+	if e := m.table.get(k); e != nil {
+		e.touch(now, m.touchEvery)
+		return
+	}
+	m.observeNew(k, domain, now)
+}
+
+func (e *entry) touch(now, every int64) {
+	if now-e.seen.Load() > every {
+		e.seen.Store(now)
+	}
+}
+
+func (m *Monitor) observeNew(k Key, domain string, now int64) {
+	s := m.table.shard(k)
+	s.mu.Lock()
+	if m.stopped.Load() {
+		s.mu.Unlock()
+		return
+	}
+	if e := (*s.m.Load())[k]; e != nil {
+		s.mu.Unlock()
+		e.touch(now, m.touchEvery)
+		return
+	}
+	if !m.reserve() {
+		s.mu.Unlock()
+		m.ev.Overflow(k)
+		return
+	}
+	e := &entry{key: k, domain: domain, host: strings.TrimSuffix(k.Target, ".")}
+	e.seen.Store(now)
+	e.rec = reg.acquire(k)
+	if last := e.rec.last.Load(); last != nil {
+		e.snap.Store(last)
+	} else {
+		e.snap.Store(unprobed)
+	}
+	s.insert(k, e)
+	s.mu.Unlock()
+	m.enqueue(e)
+}
+
+// reserve takes a place in the table, or reports that it is full.
+func (m *Monitor) reserve() bool {
+	for {
+		n := m.n.Load()
+		if n >= int64(m.cfg.MaxTargets) {
+			return false
+		}
+		if m.n.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Lookup returns the state of k and whether k is monitored. It takes no lock: the table is read through
+// atomic pointers to immutable shard maps, and the status through an atomic pointer to an immutable
+// snapshot, so a reader never waits for a writer and never sees a half-made update.
+func (m *Monitor) Lookup(k Key) (Status, bool) {
+	e := m.table.get(k)
+	if e == nil {
+		return Status{}, false
+	}
+	return e.snap.Load().status, true
+}
+
+// Settled reports whether k has been resolved and has had the probe round that came with it (or had
+// nothing to probe: a CNAME with no address, no address, or none in scope). A key that is not monitored,
+// or whose resolution keeps failing, is not settled.
+func (m *Monitor) Settled(k Key) bool {
+	e := m.table.get(k)
+	return e != nil && e.snap.Load().status.Resolved
+}
+
+// Len returns the number of monitored targets.
+func (m *Monitor) Len() int { return int(m.n.Load()) }
+
+func (m *Monitor) seenAt(e *entry) time.Time { return m.epoch.Add(time.Duration(e.seen.Load())) }
+
+// enqueue hands e to the scheduler without blocking.
+func (m *Monitor) enqueue(e *entry) {
+	m.mu.Lock()
+	m.pending = append(m.pending, e)
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dueHeap orders entries by their next round.
+type dueHeap []*entry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*entry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
+
+// sweepEvery is how often the scheduler looks for expired targets.
+func (m *Monitor) sweepEvery() time.Duration {
+	return max(time.Millisecond, min(m.cfg.Interval, m.cfg.Expire/4))
+}
+
+// schedule is the scheduler goroutine: it places new and finished entries on the heap, hands due ones to
+// the workers and sweeps expired targets.
+func (m *Monitor) schedule() {
+	defer m.wg.Done()
+	var q dueHeap
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	nextSweep := time.Now().Add(m.sweepEvery())
+	for {
+		now := time.Now()
+		m.mu.Lock()
+		pending := m.pending
+		m.pending = nil
+		m.mu.Unlock()
+		for _, e := range pending {
+			if e.gone.Load() {
+				continue
+			}
+			m.place(e, now)
+			heap.Push(&q, e)
+		}
+		if !now.Before(nextSweep) {
+			m.sweep(now)
+			nextSweep = now.Add(m.sweepEvery())
+		}
+		for q.Len() > 0 && !q[0].due.After(now) {
+			e := heap.Pop(&q).(*entry)
+			if e.gone.Load() {
+				continue
+			}
+			select {
+			case m.jobs <- e:
+			case <-m.quit:
+				return
+			}
+		}
+		wait := nextSweep.Sub(now)
+		if q.Len() > 0 {
+			wait = min(wait, q[0].due.Sub(now))
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-m.quit:
+			return
+		case <-m.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// place sets the start of e's next round. A new entry starts at a random offset within one interval, or,
+// when it adopted a state another Monitor probed recently, one interval after that probe. A finished
+// entry runs one interval after its last start, or at once if its round took longer than that.
+func (m *Monitor) place(e *entry, now time.Time) {
+	iv := m.cfg.Interval
+	if e.due.IsZero() {
+		s := e.snap.Load()
+		if next := s.status.Checked.Add(iv); !s.status.Checked.IsZero() && next.After(now) && next.Before(now.Add(iv)) {
+			e.due = next
+			return
+		}
+		e.due = now.Add(time.Duration(m.rng.Int64N(int64(iv))))
+		if s == unprobed {
+			// Until a target is probed it counts as up; tell the query path when that can change.
+			ns := *s
+			ns.status.Until = e.due
+			e.snap.CompareAndSwap(s, &ns)
+		}
+		return
+	}
+	e.due = e.due.Add(iv)
+	if e.due.Before(now) {
+		e.due = now
+	}
+}
+
+// sweep forgets the targets not observed for Expire, and the orphans of stopped Monitors as old.
+func (m *Monitor) sweep(now time.Time) {
+	cutoff := int64(now.Sub(m.epoch) - m.cfg.Expire)
+	var gone []*entry
+	for i := range m.table.shards {
+		s := &m.table.shards[i]
+		expired := false
+		for _, e := range *s.m.Load() {
+			if e.seen.Load() < cutoff {
+				expired = true
+				break
+			}
+		}
+		if expired {
+			gone = append(gone, s.removeIf(func(e *entry) bool { return e.seen.Load() < cutoff })...)
+		}
+	}
+	m.n.Add(-int64(len(gone)))
+	forgotten := reg.expire(gone)
+	forgotten = append(forgotten, reg.sweep(now.Add(-m.cfg.Expire))...)
+	for _, k := range forgotten {
+		m.ev.Forgotten(k)
+	}
+}
+
+// work is a worker goroutine: it runs the rounds the scheduler hands it.
+func (m *Monitor) work() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.quit:
+			return
+		case e := <-m.jobs:
+			m.round(e)
+			m.enqueue(e)
+		}
+	}
+}
+
+// prober returns the prober of method, built on first use.
+func (m *Monitor) prober(method probe.Method) (probe.Prober, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.probers[method]
+	if !ok {
+		p.p, p.err = m.newProber(method)
+		m.probers[method] = p
+	}
+	return p.p, p.err
+}
+
+// round resolves e's target, probes its addresses, publishes the new snapshot and reports what happened.
+// A round cut short by Stop publishes nothing: a cancelled probe says nothing about the target.
+func (m *Monitor) round(e *entry) {
+	start := time.Now()
+	old := e.snap.Load()
+
+	rctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
+	res, err := m.resolver.Resolve(rctx, e.key.Target)
+	cancel()
+	if m.ctx.Err() != nil {
+		return
+	}
+	r := round{start: start, resolved: err == nil}
+	if r.resolved {
+		r.res = normalize(res)
+	}
+	addrs := old.res.Addrs
+	if r.resolved {
+		addrs = r.res.Addrs
+	}
+	r.probed = pickAddrs(addrs, m.cfg.Scope, m.cfg.MaxAddrs)
+	var p probe.Prober
+	if len(r.probed) > 0 {
+		var perr error
+		if p, perr = m.prober(e.key.Method); perr != nil {
+			r.probed, r.why = nil, "no prober for "+e.key.Method.String()+": "+perr.Error()
+		}
+	}
+	r.results = m.probeAll(p, e, r.probed)
+	if m.ctx.Err() != nil {
+		return
+	}
+
+	ns, reason := advance(&m.cfg, old, r)
+	e.snap.Store(ns)
+	if !e.gone.Load() {
+		e.rec.last.Store(ns)
+	}
+
+	if r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs)) {
+		m.ev.Resolved(e.key, r.res)
+	}
+	for i, a := range r.probed {
+		m.ev.ProbeDone(e.key, a, r.results[i])
+	}
+	if ns.status.State != old.status.State {
+		m.ev.StateChanged(e.key, old.status.State, ns.status.State, reason)
+	}
+}
+
+// probeAll probes addrs in parallel, each under a semaphore slot and Timeout, and returns their results.
+func (m *Monitor) probeAll(p probe.Prober, e *entry, addrs []netip.Addr) []probe.Result {
+	results := make([]probe.Result, len(addrs))
+	if len(addrs) == 1 {
+		results[0] = m.probeOne(p, e, addrs[0])
+		return results
+	}
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() { results[i] = m.probeOne(p, e, a) })
+	}
+	wg.Wait()
+	return results
+}
+
+func (m *Monitor) probeOne(p probe.Prober, e *entry, a netip.Addr) probe.Result {
+	select {
+	case m.sem <- struct{}{}:
+	case <-m.ctx.Done():
+		return probe.Result{Reason: "stopped"}
+	}
+	defer func() { <-m.sem }()
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
+	defer cancel()
+	t0 := time.Now()
+	res := p.Probe(ctx, probe.Target{Addr: netip.AddrPortFrom(a, e.key.Port), Domain: e.domain, Host: e.host})
+	if res.Duration == 0 {
+		res.Duration = time.Since(t0)
+	}
+	return res
+}
