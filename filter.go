@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 
@@ -35,11 +36,12 @@ func (r Reason) String() string { return reasonNames[r] }
 
 // judged is one SRV record of an answer with what the health view says of its target.
 type judged struct {
-	srv    *dns.SRV
-	status health.Status
-	known  bool // the view knows the target (in scope, monitored)
-	reason Reason
-	served bool // set by filter
+	srv     *dns.SRV
+	status  health.Status
+	known   bool // the view knows the target (in scope, monitored)
+	reason  Reason
+	served  bool // set by filter
+	inExtra bool // the additional section has an address of the target; set by fixAdditional
 }
 
 // judge decides what happens to a record whose target has status st. A target the view does not know, or
@@ -59,38 +61,37 @@ func judge(st health.Status, known bool, cfg *Config) Reason {
 	return Keep
 }
 
-// filter marks the records to serve and returns them, and whether the all-down policy applies (nothing
-// survived). Under serve_all it then serves the records dropped only for being down, or every record when
+// filter marks the records to serve (served) and reports whether the all-down policy applies: nothing
+// survived. Under serve_all it then serves the records dropped only for being down, or every record when
 // none of those is left either: failing open serves what there is.
-func filter(js []judged, policy Policy) (kept []judged, allDown bool) {
-	pick := func(ok func(judged) bool) {
-		for i := range js {
-			if ok(js[i]) {
-				js[i].served = true
-				kept = append(kept, js[i])
-			}
-		}
+func filter(js []judged, policy Policy) (allDown bool) {
+	if pick(js, func(j *judged) bool { return j.reason == Keep }) {
+		return false
 	}
-	pick(func(j judged) bool { return j.reason == Keep })
-	if len(kept) > 0 {
-		return kept, false
+	if policy == ServeAll && !pick(js, func(j *judged) bool { return j.reason == DropDown }) {
+		pick(js, func(*judged) bool { return true })
 	}
-	if policy != ServeAll {
-		return nil, true
-	}
-	pick(func(j judged) bool { return j.reason == DropDown })
-	if len(kept) == 0 {
-		pick(func(judged) bool { return true })
-	}
-	return kept, true
+	return true
 }
 
-// healthTTL returns the TTL for an answer made of kept: at most maxTTL, lowered to the time until the
-// soonest possible state change of a kept target (gdnsd's model), but never below minTTL.
-func healthTTL(kept []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 {
+// pick marks the records for which ok is true as served and reports whether there were any.
+func pick(js []judged, ok func(*judged) bool) bool {
+	any := false
+	for i := range js {
+		if ok(&js[i]) {
+			js[i].served = true
+			any = true
+		}
+	}
+	return any
+}
+
+// healthTTL returns the TTL for an answer made of the served records: at most maxTTL, lowered to the time
+// until the soonest possible state change of a served target (gdnsd's model), but never below minTTL.
+func healthTTL(js []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 {
 	d := maxTTL
-	for _, j := range kept {
-		if j.known && !j.status.Until.IsZero() {
+	for i := range js {
+		if j := &js[i]; j.served && j.known && !j.status.Until.IsZero() {
 			if u := j.status.Until.Sub(now); u < d {
 				d = u
 			}
@@ -104,52 +105,83 @@ func healthTTL(kept []judged, now time.Time, minTTL, maxTTL time.Duration) uint3
 
 // capTTL returns rr with its TTL lowered to at most ttl. A record that must change is copied: backends
 // such as file hand out records straight from their zone tree, so they must never be modified in place.
+// The copy is shallow (the rdata of these types is never modified by anyone), which saves an allocation
+// per address record on the hot path.
 func capTTL(rr dns.RR, ttl uint32) dns.RR {
 	if rr.Header().Ttl <= ttl {
 		return rr
+	}
+	switch r := rr.(type) {
+	case *dns.SRV:
+		c := *r
+		c.Hdr.Ttl = ttl
+		return &c
+	case *dns.A:
+		c := *r
+		c.Hdr.Ttl = ttl
+		return &c
+	case *dns.AAAA:
+		c := *r
+		c.Hdr.Ttl = ttl
+		return &c
 	}
 	rr = dns.Copy(rr)
 	rr.Header().Ttl = ttl
 	return rr
 }
 
-// fixAdditional returns the additional section for an answer that kept the targets in kept out of the
-// targets in all: address records of dropped targets are removed, addresses the monitor knows to be down
-// are removed, and the known-up addresses of a kept target are added when the backend sent none for it.
-// Every other record (OPT, glue of other names) stays as it was. With keepDown (serve_all when every
-// target is down) the addresses of down targets stay too, since those targets are served.
-func fixAdditional(extra []dns.RR, all, kept []judged, ttl uint32, keepDown bool) []dns.RR {
+// fixAdditional returns the additional section for an answer that serves the records of js marked served:
+// address records of targets not served are removed, addresses the monitor knows to be down are removed,
+// and the known-up addresses of a served target are added when the backend sent none for it. Every other
+// record (OPT, glue of other names) stays as it was. With keepDown (serve_all when every target is down)
+// the addresses of down targets stay too, since those targets are served.
+func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns.RR {
 	out := make([]dns.RR, 0, len(extra))
-	has := make(map[string]bool, len(kept))
 	for _, rr := range extra {
-		name := rr.Header().Name
-		var addr []byte
+		var ip []byte
 		switch a := rr.(type) {
 		case *dns.A:
-			addr = a.A
+			ip = a.A
 		case *dns.AAAA:
-			addr = a.AAAA
+			ip = a.AAAA
 		default:
 			out = append(out, rr)
 			continue
 		}
-		if !isTarget(all, name) {
+		name := rr.Header().Name
+		target, served := false, false
+		for i := range js {
+			if j := &js[i]; strings.EqualFold(j.srv.Target, name) {
+				target = true
+				if j.served && (keepDown || !isDownAddr(j.status, ip)) {
+					served = true
+				}
+			}
+		}
+		if !target {
 			out = append(out, rr)
 			continue
 		}
-		j, ok := findTarget(kept, name)
-		if !ok || (!keepDown && isDownAddr(j.status, addr)) {
+		if !served {
 			continue
 		}
-		has[strings.ToLower(name)] = true
+		for i := range js {
+			if strings.EqualFold(js[i].srv.Target, name) {
+				js[i].inExtra = true
+			}
+		}
 		out = append(out, capTTL(rr, ttl))
 	}
-	for _, j := range kept {
-		name := strings.ToLower(j.srv.Target)
-		if has[name] || !j.known || len(j.status.Up) == 0 {
+	for i := range js {
+		j := &js[i]
+		if !j.served || j.inExtra || !j.known || len(j.status.Up) == 0 {
 			continue
 		}
-		has[name] = true
+		for k := i; k < len(js); k++ {
+			if strings.EqualFold(js[k].srv.Target, j.srv.Target) {
+				js[k].inExtra = true
+			}
+		}
 		for _, a := range j.status.Up {
 			hdr := dns.RR_Header{Name: j.srv.Target, Class: dns.ClassINET, Ttl: ttl}
 			if a.Is4() {
@@ -164,23 +196,15 @@ func fixAdditional(extra []dns.RR, all, kept []judged, ttl uint32, keepDown bool
 	return out
 }
 
-func isTarget(js []judged, name string) bool {
-	_, ok := findTarget(js, name)
-	return ok
-}
-
-func findTarget(js []judged, name string) (judged, bool) {
-	for _, j := range js {
-		if strings.EqualFold(j.srv.Target, name) {
-			return j, true
-		}
-	}
-	return judged{}, false
-}
-
+// isDownAddr reports whether ip (4 or 16 bytes, as miekg/dns holds it) is one of st's down addresses.
 func isDownAddr(st health.Status, ip []byte) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
 	for _, d := range st.Down {
-		if string(d.AsSlice()) == string(ip) || (d.Is4() && len(ip) == 16 && string(d.AsSlice()) == string(ip[12:])) {
+		if d.Unmap() == a {
 			return true
 		}
 	}

@@ -125,7 +125,7 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 	if res == nil || res.Rcode != dns.RcodeSuccess || res.Truncated {
 		return res, o
 	}
-	var srvs []*dns.SRV
+	srvs := make([]*dns.SRV, 0, len(res.Answer))
 	signed := false
 	for _, rr := range res.Answer {
 		switch rr := rr.(type) {
@@ -165,7 +165,7 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 		js[i].reason = judge(js[i].status, js[i].known, h.cfg)
 	}
 
-	kept, allDown := filter(js, svc.AllDown)
+	allDown := filter(js, svc.AllDown)
 	for _, j := range js {
 		if !j.served {
 			o.dropped[j.reason]++
@@ -188,23 +188,25 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 					Target: ".",
 				})
 			}
-			res.Extra = fixAdditional(res.Extra, js, nil, ttl, false)
+			res.Extra = fixAdditional(res.Extra, js, ttl, false)
 			return res, o
 		}
 	}
 
-	ordered := make([]*dns.SRV, len(kept))
-	for i, j := range kept {
-		ordered[i] = j.srv
+	kept := srvs[:0] // srvs is ours; reuse it for the records served, in order
+	for _, j := range js {
+		if j.served {
+			kept = append(kept, j.srv)
+		}
 	}
-	order(ordered, h.intn)
-	ttl := healthTTL(kept, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
-	answer := replaceSRVs(res.Answer, ordered, signed)
+	order(kept, h.intn)
+	ttl := healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
+	answer := replaceSRVs(res.Answer, kept, signed)
 	for i, rr := range answer {
 		answer[i] = capTTL(rr, ttl)
 	}
 	res.Answer = answer
-	res.Extra = fixAdditional(res.Extra, js, kept, ttl, allDown)
+	res.Extra = fixAdditional(res.Extra, js, ttl, allDown)
 	return res, o
 }
 
