@@ -94,11 +94,14 @@ func (e *events) ProbeDone(k health.Key, addr netip.Addr, r probe.Result) {
 
 func (e *events) StateChanged(k health.Key, from, to health.State, reason string) {
 	t, p, m := keyLabels(k)
-	v := 0.0
-	if to == health.Up {
-		v = 1
+	switch to {
+	case health.Up:
+		targetUp.WithLabelValues(t, p, m).Set(1)
+	case health.Down:
+		targetUp.WithLabelValues(t, p, m).Set(0)
+	default:
+		targetUp.DeleteLabelValues(t, p, m) // e.g. no address in scope any more: not probed
 	}
-	targetUp.WithLabelValues(t, p, m).Set(v)
 	log.Infof("target %s port %s probe %s: %s -> %s (%s)", t, p, m, stateName(from), stateName(to), reason)
 	targetCount.Set(float64(e.monitor.Len()))
 }
