@@ -6,8 +6,15 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/netip"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -70,9 +77,12 @@ type Target struct {
 
 // Result is the outcome of one probe.
 type Result struct {
-	Up       bool
-	Reason   string        // short, for logs: "connection refused", "sip 503", "stream error host-unknown"
-	Duration time.Duration // from start to verdict
+	Up bool
+	// Reason is short, for logs: "connection refused", "timeout", "sip 503 Service Unavailable", "stream
+	// error host-unknown". An up result may carry one too ("sip 404 Not Found", "no check").
+	Reason string
+	// Duration is the time from start to verdict, set by every prober that New returns.
+	Duration time.Duration
 	// CertNotAfter is the expiry of the peer's leaf certificate for probes that did a TLS handshake; zero
 	// otherwise.
 	CertNotAfter time.Time
@@ -92,4 +102,154 @@ type Options struct {
 // Prober probes one target. Implementations are safe for concurrent use.
 type Prober interface {
 	Probe(ctx context.Context, t Target) Result
+}
+
+// New returns the prober for a method. It fails for a combination that has no meaning, such as a TCP
+// connect over UDP or XMPP over UDP. An empty Transport means the kind's natural one (TCP for tcp and
+// XMPP, TLS for tls); SIP needs an explicit transport.
+func New(m Method, opts Options) (Prober, error) {
+	var p prober
+	switch m.Kind {
+	case KindNone:
+		p = noneProber{}
+	case KindTCP:
+		if m.Transport == TCP || m.Transport == "" {
+			p = tcpProber{}
+		}
+	case KindTLS:
+		if m.Transport == TLS || m.Transport == "" {
+			p = tlsProber{opts: opts}
+		}
+	case KindSIP:
+		if m.Transport == UDP || m.Transport == TCP || m.Transport == TLS {
+			p = newSIPProber(m.Transport, opts)
+		}
+	case KindXMPPClient, KindXMPPServer:
+		if m.Transport == TCP || m.Transport == TLS || m.Transport == "" {
+			p = newXMPPProber(m.Kind, m.Transport == TLS, opts)
+		}
+	default:
+		return nil, fmt.Errorf("probe: unknown kind %q", m.Kind)
+	}
+	if p == nil {
+		return nil, fmt.Errorf("probe: kind %q does not run over transport %q", m.Kind, m.Transport)
+	}
+	return timed{p}, nil
+}
+
+// prober is what each protocol implements; timed wraps it so that every Result carries its Duration
+// without each protocol having to remember it.
+type prober interface {
+	probe(ctx context.Context, t Target) Result
+}
+
+type timed struct{ p prober }
+
+func (tp timed) Probe(ctx context.Context, t Target) Result {
+	start := time.Now()
+	r := tp.p.probe(ctx, t)
+	r.Duration = time.Since(start)
+	return r
+}
+
+// noneProber is for services with no check: the target is up as long as it resolves, which the caller
+// decides, not us.
+type noneProber struct{}
+
+func (noneProber) probe(context.Context, Target) Result { return Result{Up: true, Reason: "no check"} }
+
+// up and down build results.
+func up() Result { return Result{Up: true} }
+
+func down(reason string) Result { return Result{Reason: reason} }
+
+// failed turns an I/O error into a down Result with a short reason. The reasons are few and stable
+// because they end up in logs that people grep, and because a raw error ("read tcp 127.0.0.1:40000->
+// 127.0.0.1:5060: i/o timeout") says more about us than about the server.
+func failed(err error) Result { return down(reason(err)) }
+
+func reason(err error) string {
+	var (
+		ne    net.Error
+		perr  *protoError
+		certE *certError
+	)
+	switch {
+	case errors.As(err, &perr):
+		return perr.reason
+	case errors.As(err, &certE):
+		return certE.reason()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.Is(err, errTooLarge):
+		return "reply too large"
+	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return "tls handshake: not tls"
+	}
+	return err.Error()
+}
+
+// protoError is a protocol-level failure whose text is the reason as is ("sip 503 Service Unavailable",
+// "stream error host-unknown", "malformed reply").
+type protoError struct{ reason string }
+
+func (e *protoError) Error() string { return e.reason }
+
+func protoErrorf(format string, a ...any) error { return &protoError{fmt.Sprintf(format, a...)} }
+
+// errMalformed is what a peer that does not speak the protocol gets.
+var errMalformed = &protoError{"malformed reply"}
+
+// maxReply bounds what any probe reads from a server: a SIP message or the start of an XMPP stream are
+// well under 64 KiB, and a server that sends more is not one we want to parse.
+const maxReply = 64 << 10
+
+var errTooLarge = errors.New("reply too large")
+
+// limitReader is io.LimitReader that says so when the limit is hit, instead of a silent EOF that would
+// look like the server closing the connection.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// bindDeadline makes every read and write on c end at ctx's deadline, and immediately when ctx is
+// canceled. The returned func unbinds and must be called before c is closed by the caller.
+func bindDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+}
+
+// dial opens a connection to the target, bounded by ctx.
+func dial(ctx context.Context, network string, t Target) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, t.Addr.String())
 }

@@ -1,0 +1,113 @@
+package probe
+
+import (
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/srvhealth/srvhealth/internal/testpeer"
+)
+
+var tlsMethod = Method{Kind: KindTLS, Transport: TLS}
+
+func TestTLSCertificates(t *testing.T) {
+	now := time.Now()
+	good := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
+	expired := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	wrongName := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"other.test"}})
+	tests := []struct {
+		name   string
+		cert   *testpeer.Cert
+		verify bool
+		roots  bool // verify against the cert's own CA rather than the system pool
+		up     bool
+		reason string
+	}{
+		{name: "good, not verified", cert: good, up: true},
+		{name: "good, verified", cert: good, verify: true, roots: true, up: true},
+		{name: "expired, not verified", cert: expired, up: true},
+		{name: "expired, verified", cert: expired, verify: true, roots: true, reason: "certificate expired or not yet valid"},
+		{name: "wrong name, not verified", cert: wrongName, up: true},
+		{name: "wrong name, verified", cert: wrongName, verify: true, roots: true, reason: "certificate name mismatch"},
+		{name: "unknown CA, verified", cert: good, verify: true, reason: "certificate signed by unknown authority"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sni := make(chan string, 1)
+			cfg := &tls.Config{
+				Certificates: []tls.Certificate{tt.cert.TLS},
+				GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+					sni <- hi.ServerName
+					return nil, nil
+				},
+			}
+			addr := tlsServer(t, cfg, func(c *tls.Conn) {}) // hang up after the handshake
+			opts := Options{TLSVerify: tt.verify}
+			if tt.roots {
+				opts.RootCAs = tt.cert.Pool
+			}
+			// Over every TLS-based probe: they share the handshake.
+			for _, m := range []Method{tlsMethod, sipTLS, {KindXMPPClient, TLS}} {
+				r := mustNew(t, m, opts).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test", Host: "sip1.voip.test"})
+				if got := <-sni; got != "voip.test" {
+					t.Errorf("%v: SNI %q, want the service domain voip.test", m, got)
+				}
+				if !r.CertNotAfter.Equal(tt.cert.Leaf.NotAfter) {
+					t.Errorf("%v: CertNotAfter %v, want %v", m, r.CertNotAfter, tt.cert.Leaf.NotAfter)
+				}
+				if m != tlsMethod {
+					// The fake speaks no SIP or XMPP: when the handshake passes, those probes see it hang up.
+					if tt.up && r.Reason != "connection closed" {
+						t.Errorf("%v: got reason %q after a good handshake, want connection closed", m, r.Reason)
+					}
+					if !tt.up && r.Reason != tt.reason {
+						t.Errorf("%v: got reason %q, want %q", m, r.Reason, tt.reason)
+					}
+					continue
+				}
+				if r.Up != tt.up || r.Reason != tt.reason {
+					t.Errorf("got up=%v reason %q, want up=%v reason %q", r.Up, r.Reason, tt.up, tt.reason)
+				}
+			}
+		})
+	}
+}
+
+func TestTLSFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		handle func(net.Conn)
+		reason string
+	}{
+		{name: "silent", handle: silent, reason: "timeout"},
+		{name: "not TLS", reason: "tls handshake: first record does not look like a TLS handshake", handle: func(c net.Conn) {
+			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			silent(c)
+		}},
+		{name: "closed", reason: "connection closed", handle: func(net.Conn) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := tcpServer(t, tt.handle)
+			r := mustNew(t, tlsMethod, Options{}).Probe(probeCtx(t, 300*time.Millisecond), Target{Addr: addr, Domain: "voip.test"})
+			if r.Up || r.Reason != tt.reason {
+				t.Errorf("got up=%v reason %q, want %q", r.Up, r.Reason, tt.reason)
+			}
+		})
+	}
+	r := mustNew(t, tlsMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: closedPort(t), Domain: "voip.test"})
+	if r.Up || r.Reason != "connection refused" {
+		t.Errorf("closed port: got up=%v reason %q, want connection refused", r.Up, r.Reason)
+	}
+}
+
+// Without a domain, SNI falls back to the SRV target.
+func TestTLSServerNameFallback(t *testing.T) {
+	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"sip1.voip.test"}})
+	addr := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, func(c *tls.Conn) {})
+	r := mustNew(t, tlsMethod, Options{TLSVerify: true, RootCAs: cert.Pool}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Host: "sip1.voip.test"})
+	if !r.Up {
+		t.Errorf("down: %s", r.Reason)
+	}
+}

@@ -1,0 +1,194 @@
+package probe
+
+import (
+	"crypto/tls"
+	"encoding/xml"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srvhealth/srvhealth/internal/testpeer"
+)
+
+var (
+	xmppClient = Method{Kind: KindXMPPClient, Transport: TCP}
+	xmppServer = Method{Kind: KindXMPPServer, Transport: TCP}
+)
+
+// Prosody's answers, as on the wire (README of the peers), and broken variants.
+const (
+	serverHeader = `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ` +
+		`xml:lang='en' from='voip.test' id='abc' version='1.0' xmlns='jabber:client'>`
+	features    = `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`
+	hostUnknown = `<stream:error><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no such host</text>` +
+		`<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`
+)
+
+// streamStart is the header a fake received from the probe.
+type streamStart struct {
+	to, ns string
+}
+
+// xmppFake reads the probe's stream header, reports it on got, and answers with reply.
+func xmppFake(got chan<- streamStart, reply string) func(net.Conn) {
+	return func(c net.Conn) {
+		d := xml.NewDecoder(c)
+		for {
+			tok, err := d.RawToken()
+			if err != nil {
+				return
+			}
+			if se, ok := tok.(xml.StartElement); ok {
+				var s streamStart
+				for _, a := range se.Attr {
+					switch {
+					case a.Name.Space == "" && a.Name.Local == "to":
+						s.to = a.Value
+					case a.Name.Space == "" && a.Name.Local == "xmlns":
+						s.ns = a.Value
+					}
+				}
+				if got != nil {
+					got <- s
+				}
+				break
+			}
+		}
+		io.WriteString(c, reply)
+		silent(c)
+	}
+}
+
+func TestXMPPFakes(t *testing.T) {
+	tests := []struct {
+		name, reply string
+		up          bool
+		reason      string
+	}{
+		{name: "features", reply: serverHeader + features, up: true},
+		{name: "features after whitespace keep-alives", reply: serverHeader + "\n \n" + features, up: true},
+		{name: "other prefix", up: true, reply: `<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' version='1.0'>` +
+			`<s:features/>`},
+		{name: "host-unknown", reply: serverHeader + hostUnknown, reason: "stream error host-unknown"},
+		{name: "error without condition", reply: serverHeader + `<stream:error></stream:error>`, reason: "stream error"},
+		{name: "header only", reply: serverHeader, reason: "timeout"},
+		{name: "nothing", reply: "", reason: "timeout"},
+		{name: "garbage", reply: "SSH-2.0-OpenSSH_9.2\r\n", reason: "malformed reply"},
+		{name: "HTML", reply: "<html><body>hello</body></html>", reason: "malformed reply"},
+		{name: "features without stream", reply: features, reason: "malformed reply"},
+		{name: "wrong stream namespace", reply: `<stream:stream xmlns:stream='urn:other' version='1.0'><stream:features/>`, reason: "malformed reply"},
+		{name: "server namespace", reply: strings.Replace(serverHeader, "jabber:client", "jabber:server", 1) + features,
+			reason: "stream namespace jabber:server, want jabber:client"},
+		{name: "something else first", reply: serverHeader + `<message/>`, reason: "unexpected <message> before stream features"},
+		{name: "endless whitespace", reply: serverHeader + strings.Repeat(" ", maxReply), reason: "reply too large"},
+		{name: "bad XML", reply: serverHeader + `<stream:features><a></b>`, up: true}, // features seen first
+		{name: "bad XML before features", reply: serverHeader + `</a>`, reason: "malformed reply"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan streamStart, 1)
+			addr := tcpServer(t, xmppFake(got, tt.reply))
+			timeout := 2 * time.Second
+			if tt.reason == "timeout" {
+				timeout = 300 * time.Millisecond
+			}
+			r := mustNew(t, xmppClient, Options{}).Probe(probeCtx(t, timeout), Target{Addr: addr, Domain: "voip.test"})
+			if r.Up != tt.up || r.Reason != tt.reason {
+				t.Errorf("got up=%v reason %q, want up=%v reason %q", r.Up, r.Reason, tt.up, tt.reason)
+			}
+			if s := <-got; s != (streamStart{to: "voip.test", ns: "jabber:client"}) {
+				t.Errorf("probe sent header %+v", s)
+			}
+		})
+	}
+}
+
+func TestXMPPServerNamespace(t *testing.T) {
+	got := make(chan streamStart, 1)
+	addr := tcpServer(t, xmppFake(got, strings.Replace(serverHeader, "jabber:client", "jabber:server", 1)+features))
+	r := mustNew(t, xmppServer, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+	if !r.Up {
+		t.Errorf("down: %s", r.Reason)
+	}
+	if s := <-got; s != (streamStart{to: "voip.test", ns: "jabber:server"}) {
+		t.Errorf("probe sent header %+v", s)
+	}
+}
+
+func TestXMPPRefusedAndClosed(t *testing.T) {
+	r := mustNew(t, xmppClient, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: closedPort(t), Domain: "voip.test"})
+	if r.Up || r.Reason != "connection refused" {
+		t.Errorf("closed port: got up=%v reason %q", r.Up, r.Reason)
+	}
+	addr := tcpServer(t, func(c net.Conn) {
+		c.Read(make([]byte, 1024))
+		io.WriteString(c, serverHeader)
+	})
+	r = mustNew(t, xmppClient, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: addr, Domain: "voip.test"})
+	if r.Up || r.Reason != "connection closed" {
+		t.Errorf("hang-up after the header: got up=%v reason %q", r.Up, r.Reason)
+	}
+}
+
+// XEP-0368: TLS first, with ALPN naming the stream type and SNI the service domain.
+func TestXMPPDirectTLS(t *testing.T) {
+	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
+	for _, kind := range []Kind{KindXMPPClient, KindXMPPServer} {
+		t.Run(string(kind), func(t *testing.T) {
+			hello := make(chan *tls.ClientHelloInfo, 1)
+			cfg := &tls.Config{
+				Certificates: []tls.Certificate{cert.TLS},
+				GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+					hello <- hi
+					return nil, nil
+				},
+			}
+			got := make(chan streamStart, 1)
+			h := xmppFake(got, strings.Replace(serverHeader, "jabber:client", "jabber:"+strings.TrimPrefix(string(kind), "xmpp-"), 1)+features)
+			addr := tlsServer(t, cfg, func(c *tls.Conn) { h(c) })
+			r := mustNew(t, Method{Kind: kind, Transport: TLS}, Options{TLSVerify: true, RootCAs: cert.Pool}).
+				Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+			if !r.Up {
+				t.Fatalf("down: %s", r.Reason)
+			}
+			if !r.CertNotAfter.Equal(cert.Leaf.NotAfter) {
+				t.Errorf("CertNotAfter %v, want %v", r.CertNotAfter, cert.Leaf.NotAfter)
+			}
+			hi := <-hello
+			if hi.ServerName != "voip.test" || len(hi.SupportedProtos) != 1 || hi.SupportedProtos[0] != string(kind) {
+				t.Errorf("ClientHello SNI %q ALPN %q, want voip.test and [%s]", hi.ServerName, hi.SupportedProtos, kind)
+			}
+			if s := <-got; s.to != "voip.test" {
+				t.Errorf("stream to %q", s.to)
+			}
+		})
+	}
+}
+
+func TestStreamHeaderEscapes(t *testing.T) {
+	h := streamHeader("jabber:client", "a'b<c")
+	if !strings.Contains(h, "to='a&#39;b&lt;c'") {
+		t.Errorf("header %s does not escape the domain", h)
+	}
+}
+
+func FuzzXMPPStream(f *testing.F) {
+	f.Add([]byte(serverHeader + features))
+	f.Add([]byte(serverHeader + hostUnknown))
+	f.Add([]byte(`<?xml version='1.0' encoding='latin1'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>`))
+	f.Add([]byte(`<s:stream xmlns:s='http://etherx.jabber.org/streams'><s:error><x xmlns='urn:ietf:params:xml:ns:xmpp-streams'>`))
+	f.Add([]byte("<!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>"))
+	f.Add([]byte("\x00\xff<"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := readXMPPStream(strings.NewReader(string(b)), "jabber:client")
+		if err == nil && !strings.Contains(string(b), "features") {
+			t.Errorf("accepted a stream without features: %q", b)
+		}
+		if err != nil && reason(err) == "" {
+			t.Errorf("empty reason for %v", err)
+		}
+	})
+}
