@@ -118,6 +118,7 @@ func (p *Peer) stopLocked() {
 	}
 	pgid := p.cmd.Process.Pid // Setpgid: the group id is the leader's pid
 	syscall.Kill(-pgid, syscall.SIGTERM)
+	syscall.Kill(-pgid, syscall.SIGCONT) // a frozen server must run to see the SIGTERM
 	select {
 	case <-p.exited:
 	case <-time.After(stopTimeout):
@@ -127,6 +128,22 @@ func (p *Peer) stopLocked() {
 	// No group kill after the leader is reaped: the id could then name someone else's group. Kamailio's
 	// main process stops its workers before it exits, and Prosody is a single process.
 	p.cmd, p.exited = nil, nil
+}
+
+// Freeze stops the server's processes with SIGSTOP: its sockets stay open and the kernel still accepts
+// TCP connections and queues UDP datagrams, but nothing answers. It is the hung server of the design notes,
+// the worst kind of dead target. Thaw lets it run again.
+func (p *Peer) Freeze() { p.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server with SIGCONT.
+func (p *Peer) Thaw() { p.signal(syscall.SIGCONT) }
+
+func (p *Peer) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
 }
 
 // Running reports whether the server process is started and has not exited.

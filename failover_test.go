@@ -1,0 +1,100 @@
+package srvhealth_test
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/internal/corednstest"
+	"github.com/srvhealth/srvhealth/internal/testpeer"
+)
+
+// TestFailoverWithKamailio runs a real CoreDNS whose _sip._udp targets are real Kamailio servers on
+// loopback, probed with SIP OPTIONS over UDP. A server killed mid-test leaves the answers within
+// interval × fails + timeout plus one interval, comes back within interval × rises plus one interval after
+// it restarts, and with the whole priority-10 tier dead only the priority-20 standby is served.
+func TestFailoverWithKamailio(t *testing.T) {
+	const (
+		interval = 500 * time.Millisecond
+		timeout  = 300 * time.Millisecond
+		fails    = 2
+		rises    = 2
+		// slack covers what the bounds do not: the 20 ms query poll, the scheduler's wake-up and, under the
+		// race detector on two loaded cores, the probe goroutines' own latency.
+		slack = 400 * time.Millisecond
+	)
+	p1 := testpeer.Kamailio(t, testpeer.KamailioConfig{Addr: "127.0.31.1"})
+	p2 := testpeer.Kamailio(t, testpeer.KamailioConfig{Addr: "127.0.31.2"})
+	standby := testpeer.Kamailio(t, testpeer.KamailioConfig{Addr: "127.0.31.3"})
+	deadPort := testpeer.FreePort(t, "127.0.31.4", true)
+
+	port := func(p *testpeer.KamailioPeer) string { return strconv.Itoa(int(p.UDPTCP.Port())) }
+	zone := writeZone(t, `$ORIGIN voip.test.
+$TTL 300
+@         IN SOA ns.voip.test. hostmaster.voip.test. 1 7200 3600 1209600 300
+@         IN NS  ns.voip.test.
+ns        IN A   127.0.0.1
+_sip._udp IN SRV 10 70 `+port(p1)+` sip1.voip.test.
+_sip._udp IN SRV 10 30 `+port(p2)+` sip2.voip.test.
+_sip._udp IN SRV 10 10 `+strconv.Itoa(deadPort)+` sip3.voip.test.
+_sip._udp IN SRV 20 0  `+port(standby)+` standby.voip.test.
+sip1      IN A   127.0.31.1
+sip2      IN A   127.0.31.2
+sip3      IN A   127.0.31.4
+standby   IN A   127.0.31.3
+`)
+	s := corednstest.Start(t, `voip.test:0 {
+		srvhealth {
+			interval `+interval.String()+`
+			timeout `+timeout.String()+`
+			fails `+strconv.Itoa(fails)+`
+			rises `+strconv.Itoa(rises)+`
+		}
+		file `+zone+`
+	}`)
+	query := func() []string {
+		return srvTargets(exchange(t, "udp", s.UDP, "_sip._udp.voip.test.", dns.TypeSRV))
+	}
+	waitFor := func(what string, within time.Duration, want []string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		var got []string
+		if !eventually(t, within, func() bool { got = query(); return slices.Equal(got, want) }) {
+			t.Fatalf("%s: targets %v after %v, want %v", what, got, within, want)
+		}
+		return time.Since(start)
+	}
+
+	all := []string{"sip1.voip.test.", "sip2.voip.test.", "standby.voip.test."}
+	// A new target's first probe comes within one interval; the dead one needs `fails` failures.
+	waitFor("start", interval*(fails+1)+timeout+slack, all)
+
+	p1.Stop()
+	took := waitFor("sip1 killed", interval*fails+timeout+interval+slack, []string{"sip2.voip.test.", "standby.voip.test."})
+	t.Logf("killed target left the answers after %v (bound %v + slack)", took, interval*fails+timeout+interval)
+
+	p1.Start()
+	took = waitFor("sip1 restarted", interval*rises+interval+slack, all)
+	t.Logf("restarted target came back after %v (bound %v + slack)", took, interval*rises+interval)
+
+	// The worst target is the hung one: Kamailio frozen with SIGSTOP takes the datagrams and never
+	// answers, so every probe runs into its timeout.
+	p2.Freeze()
+	took = waitFor("sip2 hung", interval*fails+timeout+interval+slack, []string{"sip1.voip.test.", "standby.voip.test."})
+	t.Logf("hung target left the answers after %v (bound %v + slack)", took, interval*fails+timeout+interval)
+	p2.Thaw()
+	waitFor("sip2 thawed", interval*rises+interval+slack, all)
+
+	p1.Stop()
+	p2.Stop()
+	waitFor("priority-10 tier dead", interval*fails+timeout+interval+slack, []string{"standby.voip.test."})
+	m := exchange(t, "tcp", s.TCP, "_sip._udp.voip.test.", dns.TypeSRV)
+	for _, rr := range m.Extra {
+		if n := rr.Header().Name; n != "standby.voip.test." {
+			t.Errorf("additional section keeps %s of a dead target", rr)
+		}
+	}
+}
