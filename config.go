@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
 )
 
@@ -67,16 +68,16 @@ type Config struct {
 	CAFile     string
 }
 
-// The defaults, as documented in the README.
+// The defaults, as documented in the README; the monitor's are the health package's own.
 const (
-	defaultInterval   = 10 * time.Second
-	defaultTimeout    = 2 * time.Second
-	defaultFails      = 3
-	defaultRises      = 2
+	defaultInterval   = health.DefaultInterval
+	defaultTimeout    = health.DefaultTimeout
+	defaultFails      = health.DefaultFails
+	defaultRises      = health.DefaultRises
+	defaultMaxTargets = health.DefaultMaxTargets
+	defaultExpire     = health.DefaultExpire
 	defaultMaxTTL     = 30 * time.Second
 	defaultMinTTL     = 5 * time.Second
-	defaultMaxTargets = 10000
-	defaultExpire     = 10 * time.Minute
 )
 
 // defaultServices are the services intercepted when the block names none, in the order they are listed.

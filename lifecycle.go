@@ -17,7 +17,7 @@ import (
 
 // maxInFlight bounds the probes running at once per server block; a blackholed target holds its slot for
 // at most timeout.
-const maxInFlight = 64
+const maxInFlight = health.DefaultMaxInFlight
 
 // warmDeadline bounds how long Ready waits for the warm names' first probe round; past it the plugin
 // reports ready and logs what is still unknown, because a DNS server must not stay out of service for the
