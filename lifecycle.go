@@ -41,7 +41,7 @@ func newHandler(cfg *Config) (*Handler, error) {
 		MaxInFlight: maxInFlight,
 		Options:     opts,
 		Scope:       scopeFunc(cfg.Scope),
-	}, chainResolver{next: func() plugin.Handler { return h.Next }}, func(m probe.Method) (probe.Prober, error) {
+	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {
 		return probe.New(m, opts)
 	}, ev)
 	ev.monitor = h.monitor

@@ -71,6 +71,7 @@ var (
 // per target for a configuration mistake, never a line per query.
 type events struct {
 	warned  sync.Map // health.Key -> struct{}: targets already warned about
+	failing sync.Map // target name -> struct{}: targets whose resolution failure was logged
 	zones   []string
 	monitor *health.Monitor
 }
@@ -129,6 +130,7 @@ func (e *events) Forgotten(k health.Key) {
 	targetUp.DeleteLabelValues(t, p, m)
 	certExpiry.DeleteLabelValues(t, p)
 	e.warned.Delete(k)
+	e.failing.Delete(k.Target)
 	targetCount.Set(float64(e.monitor.Len()))
 }
 
@@ -163,9 +165,23 @@ func stateName(s health.State) string {
 // server from a live request's context, and resolution runs in the background.
 type chainResolver struct {
 	next func() plugin.Handler
+	ev   *events // nil: failures are not logged
 }
 
+// Resolve resolves name. A failure leaves the target unprobed (and served unfiltered) until a later
+// resolution succeeds, so it is logged once per target: an upstream that does not answer is otherwise
+// invisible.
 func (c chainResolver) Resolve(ctx context.Context, name string) (health.Resolution, error) {
+	res, err := c.resolve(ctx, name)
+	if err != nil && c.ev != nil && ctx.Err() == nil {
+		if _, seen := c.ev.failing.LoadOrStore(name, struct{}{}); !seen {
+			log.Warningf("target %s cannot be resolved, so it is not probed and is served unfiltered: %v", name, err)
+		}
+	}
+	return res, err
+}
+
+func (c chainResolver) resolve(ctx context.Context, name string) (health.Resolution, error) {
 	var res health.Resolution
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		m, err := c.query(ctx, name, qt)
@@ -218,10 +234,12 @@ func (c chainResolver) query(ctx context.Context, name string, qt uint16) (*dns.
 }
 
 // captureWriter is the dns.ResponseWriter of the monitor's own queries: it keeps the reply and looks like a
-// TCP client on loopback, so that nothing truncates the answer.
+// UDP client on loopback. UDP, because forward asks its upstream over the client's transport and not every
+// upstream answers TCP; the query's EDNS buffer of 4096 keeps answers whole, and forward retries a
+// truncated one over TCP itself.
 type captureWriter struct{ msg *dns.Msg }
 
-var loopback = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+var loopback = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
 
 func (w *captureWriter) LocalAddr() net.Addr         { return loopback }
 func (w *captureWriter) RemoteAddr() net.Addr        { return loopback }

@@ -52,8 +52,17 @@ func Start(t testing.TB, corefile string) *Server {
 	if err != nil {
 		t.Fatalf("starting CoreDNS: %v", err)
 	}
-	t.Cleanup(func() { s.Stop() })
+	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// Shutdown stops the server the way CoreDNS does on exit: the plugins' OnShutdown hooks (which stop
+// srvhealth's monitor) and then the listeners. caddy's Instance.Stop alone runs no hook.
+func (s *Server) Shutdown() {
+	mu.Lock()
+	defer mu.Unlock()
+	s.ShutdownCallbacks()
+	s.Stop()
 }
 
 func start(corefile string) (*Server, error) {
