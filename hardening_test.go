@@ -1,0 +1,668 @@
+package srvhealth_test
+
+import (
+	"crypto/ecdsa"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srvhealth/srvhealth/internal/corednstest"
+)
+
+// countingPeer accepts TCP connections on 127.0.0.1 and closes them at once, counting them: enough for
+// the tcp probe, and a record of whether anything connected.
+type countingPeer struct {
+	net.Listener
+	port     string
+	accepted atomic.Int64
+}
+
+func newCountingPeer(t *testing.T) *countingPeer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingPeer{Listener: l, port: portOf(l)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.accepted.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return p
+}
+
+// metricSeries returns the values of the series of a metric in the process's default registry (where
+// both srvhealth's collectors and the prometheus plugin live), keyed by the value of label.
+func metricSeries(t *testing.T, name, label string) map[string]float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label {
+					key = lp.GetValue()
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				out[key] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// probesRun returns how many probes of kind have run in this process, whatever their result.
+func probesRun(t *testing.T, kind string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_srvhealth_probes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "probe" && lp.GetValue() == kind {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// scopeBackend is a CoreDNS answering for hard-scope.test with templates: _sip._tcp.Z.hard-scope.test
+// has the targets lo.T, meta.T and ll.T, where T is the target domain and port the SRV port of zone Z,
+// and lo.* is 127.0.0.1, meta.* the cloud metadata address 169.254.169.254, ll.* the link-local fe80::1.
+func scopeBackend(t *testing.T, zones map[string][2]string) string {
+	t.Helper()
+	var b strings.Builder
+	// One port for UDP and TCP: srvhealth resolves targets as a TCP client would, so forward asks the
+	// backend over TCP.
+	port := freeUDPTCPPort(t)
+	b.WriteString(".:" + port + " {\n")
+	for z, tp := range zones {
+		fmt.Fprintf(&b, `	template IN SRV hard-scope.test {
+		match ^_sip\._tcp\.%s\.hard-scope\.test\.$
+		answer "{{ .Name }} 60 IN SRV 10 10 %[3]s lo.%[2]s.hard-scope.test."
+		answer "{{ .Name }} 60 IN SRV 10 10 %[3]s meta.%[2]s.hard-scope.test."
+		answer "{{ .Name }} 60 IN SRV 20 10 %[3]s ll.%[2]s.hard-scope.test."
+		fallthrough
+	}
+`, strings.ReplaceAll(z, ".", `\.`), tp[0], tp[1])
+	}
+	b.WriteString(`	template IN A hard-scope.test {
+		match ^lo\.
+		answer "{{ .Name }} 60 IN A 127.0.0.1"
+		fallthrough
+	}
+	template IN A hard-scope.test {
+		match ^meta\.
+		answer "{{ .Name }} 60 IN A 169.254.169.254"
+		fallthrough
+	}
+	template IN AAAA hard-scope.test {
+		match ^ll\.
+		answer "{{ .Name }} 60 IN AAAA fe80::1"
+		fallthrough
+	}
+	template IN ANY hard-scope.test {
+		rcode NOERROR
+	}
+}
+`)
+	corednstest.Start(t, b.String())
+	return "127.0.0.1:" + port
+}
+
+// TestProbeScopeNeverContactsOutOfScope checks that whoever controls the records cannot point the
+// server's probes at loopback, the cloud metadata address or a link-local address: with the default scope
+// (targets outside the block's zones) and with a CIDR scope that holds none of the addresses, nothing is
+// contacted over many intervals, nothing is probed and the targets are served unfiltered. A CIDR scope that
+// holds 127.0.0.1 does probe it (the control that shows the test can fail).
+func TestProbeScopeNeverContactsOutOfScope(t *testing.T) {
+	quiet := newCountingPeer(t)   // must never see a connection
+	control := newCountingPeer(t) // the scope that allows loopback probes this one
+	backend := scopeBackend(t, map[string][2]string{
+		"a": {"out-a", quiet.port},   // targets outside a.hard-scope.test
+		"b": {"b", quiet.port},       // targets inside b.hard-scope.test
+		"c": {"out-c", control.port}, // outside c.hard-scope.test, but scope lists 127.0.0.0/8
+	})
+	front := func(zone, scope string) *corednstest.Server {
+		return corednstest.Start(t, zone+`:0 {
+		srvhealth {
+			probe _sip._tcp tcp
+			interval 100ms
+			timeout 50ms
+			fails 1
+			`+scope+`
+		}
+		forward . `+backend+`
+	}`)
+	}
+	wantAll := func(targetDomain string) []string {
+		return []string{
+			"ll." + targetDomain + ".hard-scope.test.",
+			"lo." + targetDomain + ".hard-scope.test.",
+			"meta." + targetDomain + ".hard-scope.test.",
+		}
+	}
+
+	probes0 := probesRun(t, "tcp")
+	a := front("a.hard-scope.test", "")
+	b := front("b.hard-scope.test", "scope 10.0.0.0/8")
+	// 15 intervals: ample time for a target to be observed, resolved and probed, were it in scope.
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, c := range []struct {
+			s      *corednstest.Server
+			zone   string
+			domain string
+		}{{a, "a", "out-a"}, {b, "b", "b"}} {
+			m := exchange(t, "udp", c.s.UDP, "_sip._tcp."+c.zone+".hard-scope.test.", dns.TypeSRV)
+			if got, want := srvTargets(m), wantAll(c.domain); m.Rcode != dns.RcodeSuccess || !slices.Equal(got, want) {
+				t.Fatalf("zone %s: rcode %s targets %v, want %v served unfiltered", c.zone, dns.RcodeToString[m.Rcode], got, want)
+			}
+		}
+	}
+	if n := quiet.accepted.Load(); n != 0 {
+		t.Errorf("%d connections to 127.0.0.1 from out-of-scope targets", n)
+	}
+	// probes_total is process-wide and other tests' servers may still be winding down, so it is only
+	// logged. The per-target record is target_up: with fails 1, any probe of a target moves it out of
+	// Unknown (up on success, down on failure), and that creates its series.
+	t.Logf("tcp probes run in the process during the out-of-scope phase: %v", probesRun(t, "tcp")-probes0)
+	up := metricSeries(t, "coredns_srvhealth_target_up", "target")
+	for target := range up {
+		if strings.HasSuffix(target, ".out-a.hard-scope.test.") || strings.HasSuffix(target, ".b.hard-scope.test.") {
+			t.Errorf("target_up series for out-of-scope target %s", target)
+		}
+	}
+
+	// The control: scope 127.0.0.0/8 probes lo.out-c (up), and still neither meta nor ll.
+	c := front("c.hard-scope.test", "scope 127.0.0.0/8")
+	lo := "lo.out-c.hard-scope.test."
+	if !eventually(t, 5*time.Second, func() bool {
+		m := exchange(t, "udp", c.UDP, "_sip._tcp.c.hard-scope.test.", dns.TypeSRV)
+		if got, want := srvTargets(m), wantAll("out-c"); !slices.Equal(got, want) {
+			t.Fatalf("zone c: targets %v, want %v", got, want)
+		}
+		return metricSeries(t, "coredns_srvhealth_target_up", "target")[lo] == 1
+	}) {
+		t.Fatalf("scope 127.0.0.0/8 never probed %s up; control peer saw %d connections", lo, control.accepted.Load())
+	}
+	if control.accepted.Load() == 0 {
+		t.Error("target_up is 1 but the loopback peer saw no connection")
+	}
+	up = metricSeries(t, "coredns_srvhealth_target_up", "target")
+	for _, target := range []string{"meta.out-c.hard-scope.test.", "ll.out-c.hard-scope.test."} {
+		if v, ok := up[target]; ok {
+			t.Errorf("target_up{target=%q} = %v: its address is outside scope 127.0.0.0/8", target, v)
+		}
+	}
+	if n := quiet.accepted.Load(); n != 0 {
+		t.Errorf("%d connections to the port of the out-of-scope targets", n)
+	}
+}
+
+// writeKey generates a DNSSEC key for zone with flags (256 ZSK, 257 KSK) and writes it as K*.key and
+// K*.private into dir, the way dnssec-keygen does; it returns the key and the base path.
+func writeKey(t *testing.T, dir, zone string, flags uint16) (*dns.DNSKEY, string) {
+	t.Helper()
+	k := &dns.DNSKEY{
+		Hdr:       dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags:     flags,
+		Protocol:  3,
+		Algorithm: dns.ECDSAP256SHA256,
+	}
+	priv, err := k.Generate(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := priv.(*ecdsa.PrivateKey); !ok {
+		t.Fatalf("generated key is %T", priv)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, k.Algorithm, k.KeyTag()))
+	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k, base
+}
+
+func exchangeMsg(t *testing.T, network, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s query %s: %v", network, m.Question[0].Name, err)
+	}
+	return r
+}
+
+// TestDNSSECSignedAnswerStaysWhole signs a zone on the fly with the dnssec plugin (a ZSK and a KSK from
+// files) and checks that once a target is down, a query without DO gets it filtered out, while a DO query
+// gets the whole SRV RRset with an RRSIG that verifies and is currently valid.
+func TestDNSSECSignedAnswerStaysWhole(t *testing.T) {
+	const zone = "signed-hard.test."
+	dir := t.TempDir()
+	zsk, zskBase := writeKey(t, dir, zone, 256)
+	_, kskBase := writeKey(t, dir, zone, 257)
+	live := tcpPeer(t, "127.0.0.1:0", false)
+	deadPort := freePort(t)
+	db := writeZone(t, `$ORIGIN signed-hard.test.
+$TTL 300
+@    IN SOA ns hostmaster 1 7200 3600 1209600 300
+@    IN NS  ns
+ns   IN A   127.0.0.1
+_sip._tcp IN SRV 10 50 `+portOf(live)+` live
+_sip._tcp IN SRV 10 50 `+deadPort+` dead
+live IN A   127.0.0.1
+dead IN A   127.0.0.1
+`)
+	s := corednstest.Start(t, `signed-hard.test:0 {
+		srvhealth {
+			probe _sip._tcp tcp
+			interval 100ms
+			timeout 50ms
+			fails 1
+		}
+		dnssec {
+			key file `+zskBase+` `+kskBase+`.key
+		}
+		file `+db+`
+	}`)
+	qname := "_sip._tcp." + zone
+	var plain *dns.Msg
+	if !eventually(t, 10*time.Second, func() bool {
+		plain = exchange(t, "udp", s.UDP, qname, dns.TypeSRV)
+		return slices.Equal(srvTargets(plain), []string{"live." + zone})
+	}) {
+		t.Fatalf("plain query: targets %v, want the dead one filtered out", srvTargets(plain))
+	}
+	for _, rr := range plain.Answer {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			t.Errorf("plain query got a signature: %s", rr)
+		}
+	}
+
+	do := new(dns.Msg)
+	do.SetQuestion(qname, dns.TypeSRV)
+	do.SetEdns0(4096, true)
+	for _, network := range []string{"udp", "tcp"} {
+		addr := s.UDP
+		if network == "tcp" {
+			addr = s.TCP
+		}
+		signed := exchangeMsg(t, network, addr, do)
+		var srvs []dns.RR
+		var sig *dns.RRSIG
+		for _, rr := range signed.Answer {
+			switch rr := rr.(type) {
+			case *dns.SRV:
+				srvs = append(srvs, rr)
+			case *dns.RRSIG:
+				if rr.TypeCovered == dns.TypeSRV {
+					sig = rr
+				}
+			}
+		}
+		if got := srvTargets(signed); !slices.Equal(got, []string{"dead." + zone, "live." + zone}) {
+			t.Errorf("%s DO query: targets %v, want the whole signed RRset", network, got)
+		}
+		if sig == nil {
+			t.Fatalf("%s DO query: no RRSIG over the SRV RRset: %v", network, signed)
+		}
+		if sig.KeyTag != zsk.KeyTag() {
+			t.Errorf("%s DO query: RRSIG by key %d, want the ZSK %d", network, sig.KeyTag, zsk.KeyTag())
+		}
+		if err := sig.Verify(zsk, srvs); err != nil {
+			t.Errorf("%s DO query: RRSIG does not verify over the answer's SRV records: %v", network, err)
+		}
+		if !sig.ValidityPeriod(time.Now()) {
+			t.Errorf("%s DO query: RRSIG not valid now (inception %d, expiration %d)", network, sig.Inception, sig.Expiration)
+		}
+	}
+	if got := srvTargets(exchange(t, "udp", s.UDP, qname, dns.TypeSRV)); !slices.Equal(got, []string{"live." + zone}) {
+		t.Errorf("plain query after DO queries: targets %v, want the dead one filtered out", got)
+	}
+}
+
+// TestUpstreamOdditiesPassThrough sends the answers real zones have and clients choke on: an RRset too
+// big for plain UDP, hundreds of records over TCP, a mixed-case question and IDN targets.
+func TestUpstreamOdditiesPassThrough(t *testing.T) {
+	const zone = "odd-hard.test."
+	live := tcpPeer(t, "127.0.0.1:0", false)
+	deadPort := freePort(t)
+	var z strings.Builder
+	z.WriteString(`$ORIGIN odd-hard.test.
+$TTL 300
+@    IN SOA ns hostmaster 1 7200 3600 1209600 300
+@    IN NS  ns
+ns   IN A   127.0.0.1
+`)
+	const big, huge = 60, 300
+	for i := range big {
+		fmt.Fprintf(&z, "_sip._udp IN SRV %d 10 5060 udp%d\nudp%d IN A 127.0.0.1\n", i%3, i, i)
+	}
+	for i := range huge {
+		fmt.Fprintf(&z, "_sip._tcp IN SRV %d %d 5060 tcp%d\ntcp%d IN A 127.0.0.%d\n", (i*7)%5, i%4, i, i, 1+i%200)
+	}
+	fmt.Fprintf(&z, `_xmpp-client._tcp IN SRV 10 50 %[1]s Live
+_xmpp-client._tcp IN SRV 10 50 %[2]s dead
+_xmpp-server._tcp IN SRV 10 50 %[1]s xn--bcher-kva
+_xmpp-server._tcp IN SRV 10 50 %[2]s xn--mnchen-3ya
+live IN A 127.0.0.1
+dead IN A 127.0.0.1
+xn--bcher-kva IN A 127.0.0.1
+xn--mnchen-3ya IN A 127.0.0.1
+`, portOf(live), deadPort)
+	s := corednstest.Start(t, `odd-hard.test:0 {
+		srvhealth {
+			probe _sip._udp none
+			probe _sip._tcp none
+			probe _xmpp-client._tcp tcp
+			probe _xmpp-server._tcp tcp
+			interval 100ms
+			timeout 50ms
+			fails 1
+		}
+		file `+writeZone(t, z.String())+`
+	}`)
+
+	t.Run("udp without EDNS", func(t *testing.T) {
+		check := func(when string) {
+			q := new(dns.Msg)
+			q.SetQuestion("_sip._udp."+zone, dns.TypeSRV)
+			// dns.Client reads at most 512 bytes for a question without EDNS: a reply that does not fit
+			// fails to parse here.
+			r := exchangeMsg(t, "udp", s.UDP, q)
+			if !r.Response || r.Rcode != dns.RcodeSuccess || len(r.Question) != 1 || r.Question[0] != q.Question[0] {
+				t.Fatalf("%s: not a valid reply to %v: %v", when, q.Question[0], r)
+			}
+			if r.IsEdns0() != nil {
+				t.Errorf("%s: reply has EDNS, the question had none", when)
+			}
+			if n := len(srvTargets(r)); !r.Truncated && n != big {
+				t.Errorf("%s: %d SRV records without TC, want all %d or TC set", when, n, big)
+			}
+			r.Compress = true // as sent: a name compressed reply
+			if b, err := r.Pack(); err != nil || len(b) > dns.MinMsgSize {
+				t.Errorf("%s: reply of %d bytes (err %v), want at most %d", when, len(b), err, dns.MinMsgSize)
+			}
+			full := exchangeMsg(t, "tcp", s.TCP, q)
+			if n := len(srvTargets(full)); full.Truncated || n != big {
+				t.Errorf("%s: TCP retry got %d SRV records (TC %v), want all %d", when, n, full.Truncated, big)
+			}
+			t.Logf("%s: UDP reply TC=%v with %d records; TCP %d", when, r.Truncated, len(srvTargets(r)), len(srvTargets(full)))
+		}
+		check("unresolved")
+		time.Sleep(500 * time.Millisecond) // every target resolved and (probe none) up
+		check("resolved")
+	})
+
+	t.Run("hundreds over tcp", func(t *testing.T) {
+		for _, when := range []string{"unresolved", "resolved"} {
+			if when == "resolved" {
+				time.Sleep(500 * time.Millisecond)
+			}
+			q := new(dns.Msg)
+			q.SetQuestion("_sip._tcp."+zone, dns.TypeSRV)
+			r := exchangeMsg(t, "tcp", s.TCP, q)
+			var prios []uint16
+			seen := map[string]bool{}
+			for _, rr := range r.Answer {
+				if srv, ok := rr.(*dns.SRV); ok {
+					prios = append(prios, srv.Priority)
+					seen[srv.Target] = true
+				}
+			}
+			if len(prios) != huge || len(seen) != huge {
+				t.Errorf("%s: %d SRV records (%d distinct targets), want all %d", when, len(prios), len(seen), huge)
+			}
+			if !slices.IsSorted(prios) {
+				t.Errorf("%s: priorities not ascending: %v", when, prios)
+			}
+			extra := 0
+			for _, rr := range r.Extra {
+				if a, ok := rr.(*dns.A); ok {
+					if !seen[a.Hdr.Name] {
+						t.Errorf("%s: additional address of a target not in the answer: %s", when, a)
+					}
+					extra++
+				}
+			}
+			if extra != huge {
+				t.Errorf("%s: %d additional addresses, want one for each of %d targets", when, extra, huge)
+			}
+		}
+	})
+
+	t.Run("mixed case question", func(t *testing.T) {
+		qname := "_XMPP-Client._TCP.Odd-Hard.TEST."
+		var r *dns.Msg
+		if !eventually(t, 5*time.Second, func() bool {
+			r = exchange(t, "udp", s.UDP, qname, dns.TypeSRV)
+			return len(srvTargets(r)) == 1
+		}) {
+			t.Fatalf("mixed-case query: targets %v, want the dead one filtered out", srvTargets(r))
+		}
+		if got := strings.ToLower(srvTargets(r)[0]); got != "live."+zone {
+			t.Errorf("mixed-case query kept %s, want live.%s", got, zone)
+		}
+		if r.Question[0].Name != qname {
+			t.Errorf("question name %q, want the client's %q", r.Question[0].Name, qname)
+		}
+	})
+
+	t.Run("idn targets", func(t *testing.T) {
+		var r *dns.Msg
+		if !eventually(t, 5*time.Second, func() bool {
+			r = exchange(t, "udp", s.UDP, "_xmpp-server._tcp."+zone, dns.TypeSRV)
+			_, probed := metricSeries(t, "coredns_srvhealth_target_up", "target")["xn--bcher-kva."+zone]
+			return len(srvTargets(r)) == 1 && probed
+		}) {
+			t.Fatalf("IDN targets %v, want the dead one filtered out once both are probed", srvTargets(r))
+		}
+		if got := srvTargets(r); got[0] != "xn--bcher-kva."+zone {
+			t.Errorf("kept %v, want xn--bcher-kva.%s", got, zone)
+		}
+		up := metricSeries(t, "coredns_srvhealth_target_up", "target")
+		if up["xn--bcher-kva."+zone] != 1 || up["xn--mnchen-3ya."+zone] != 0 {
+			t.Errorf("target_up of the IDN targets: %v", grepSeries(up, "xn--"))
+		}
+	})
+}
+
+func grepSeries(m map[string]float64, sub string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		if strings.Contains(k, sub) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// freeUDPTCPPort returns a port on 127.0.0.1 free for both UDP and TCP a moment ago.
+func freeUDPTCPPort(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := portOf(l)
+		pc, err := net.ListenPacket("udp", "127.0.0.1:"+port)
+		l.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
+}
+
+// settledGoroutines returns the goroutine count once it stops falling (at most 2 s).
+func settledGoroutines() int {
+	runtime.GC()
+	n := runtime.NumGoroutine()
+	for range 100 {
+		time.Sleep(20 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m <= n {
+			n = m
+		}
+	}
+	return n
+}
+
+// TestReloadUnderLoad reloads the Corefile six times on a fixed address while eight clients send a
+// bounded stream of UDP queries, intercepted SRV and plain A: no query may get SERVFAIL or go
+// unanswered (2 s timeout, no retries), the dead target must never come back (state survives reloads),
+// and the goroutine count must return to its baseline once the load stops.
+func TestReloadUnderLoad(t *testing.T) {
+	const (
+		zone     = "reload-hard.test."
+		total    = 20000
+		clients  = 8
+		reloads  = 6
+		deadline = 30 * time.Second
+	)
+	live := tcpPeer(t, "127.0.0.1:0", false)
+	db := writeZone(t, strings.ReplaceAll(opsZone(portOf(live), freePort(t)), "example.com", "reload-hard.test"))
+	port := freeUDPTCPPort(t)
+	corefile := func(i int) string {
+		return `reload-hard.test:` + port + ` {
+		srvhealth {
+			probe _sip._tcp tcp
+			interval 100ms
+			timeout 50ms
+			fails 2
+			max_ttl ` + strconv.Itoa(20+i) + `s
+		}
+		file ` + db + `
+	}`
+	}
+	s := corednstest.Start(t, corefile(0))
+	addr := "127.0.0.1:" + port
+	if !eventually(t, 10*time.Second, func() bool {
+		return len(exchange(t, "udp", addr, "_sip._tcp."+zone, dns.TypeSRV).Answer) == 2
+	}) {
+		t.Fatal("dead target never left the answer")
+	}
+	base := settledGoroutines()
+
+	var (
+		next, servfail, lost, deadBack, wrong atomic.Int64
+		firstErr                              sync.Once
+		errText                               atomic.Value
+		wg                                    sync.WaitGroup
+	)
+	stop := time.Now().Add(deadline)
+	start := time.Now()
+	for w := range clients {
+		wg.Go(func() {
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			// Paced at most one query per client every 2 ms (4,000/s in all), so the 20,000 queries take
+			// about five seconds and the reloads below all happen under load.
+			pace := time.NewTicker(2 * time.Millisecond)
+			defer pace.Stop()
+			for time.Now().Before(stop) {
+				<-pace.C
+				i := next.Add(1)
+				if i > total {
+					return
+				}
+				q := new(dns.Msg)
+				srv := (int(i)+w)%2 == 0
+				if srv {
+					q.SetQuestion("_sip._tcp."+zone, dns.TypeSRV)
+				} else {
+					q.SetQuestion("live."+zone, dns.TypeA)
+				}
+				r, _, err := c.Exchange(q, addr)
+				switch {
+				case err != nil:
+					lost.Add(1)
+					firstErr.Do(func() { errText.Store(err.Error()) })
+				case r.Rcode == dns.RcodeServerFailure:
+					servfail.Add(1)
+				case r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0:
+					wrong.Add(1)
+				case srv && slices.Contains(srvTargets(r), "dead."+zone):
+					deadBack.Add(1)
+				}
+			}
+		})
+	}
+	var atReload []int64
+	for i := 1; i <= reloads; i++ {
+		time.Sleep(500 * time.Millisecond)
+		atReload = append(atReload, next.Load())
+		if err := s.Restart(corefile(i)); err != nil {
+			t.Errorf("reload %d: %v", i, err)
+			break
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	sent := min(next.Load(), total)
+	t.Logf("%d queries in %s (%.0f/s), reloads at query %v; servfail %d, lost %d, wrong %d, dead target back %d",
+		sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(), atReload,
+		servfail.Load(), lost.Load(), wrong.Load(), deadBack.Load())
+	if atReload[len(atReload)-1] >= sent {
+		t.Errorf("the load ended (%d queries) before the last reload; the reloads did not happen under load", sent)
+	}
+	if n := servfail.Load(); n != 0 {
+		t.Errorf("%d SERVFAIL answers across reloads", n)
+	}
+	if n := lost.Load(); n != 0 {
+		t.Errorf("%d queries lost (client timeout) across reloads; first error: %v", n, errText.Load())
+	}
+	if n := wrong.Load(); n != 0 {
+		t.Errorf("%d answers with another rcode or an empty answer", n)
+	}
+	if n := deadBack.Load(); n != 0 {
+		t.Errorf("the dead target came back in %d answers: health state lost on reload", n)
+	}
+	if after := settledGoroutines(); after > base+5 {
+		t.Errorf("goroutines: %d after the load and %d reloads, %d before", after, reloads, base)
+	}
+}
