@@ -61,17 +61,18 @@ func BenchmarkServeDNSIntercepted(b *testing.B) {
 	}
 }
 
-func BenchmarkServeDNSPassThrough(b *testing.B) {
-	req := new(dns.Msg).SetQuestion("sip1.example.com.", dns.TypeA)
-	answer := new(dns.Msg).SetReply(req)
-	answer.Answer = []dns.RR{test.A("sip1.example.com. 300 IN A 192.0.2.1")}
-	reply := new(dns.Msg)
-	h := benchHandler(b, answer)
-	// The next plugin writes a prepared reply: whatever is allocated is srvhealth's own.
-	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+// writePrepared is a next plugin that writes a prepared reply: whatever a query through srvhealth then
+// allocates is srvhealth's own (or plugin.NextOrFailure's; see BenchmarkNextOrFailure).
+func writePrepared(reply *dns.Msg) test.HandlerFunc {
+	return func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 		w.WriteMsg(reply)
 		return 0, nil
-	})
+	}
+}
+
+func benchPassThrough(b *testing.B, name string, qtype uint16) {
+	req := new(dns.Msg).SetQuestion(name, qtype)
+	h := &Handler{Next: writePrepared(new(dns.Msg)), cfg: newConfig([]string{"example.com."}), view: staticView{}, intn: rand.IntN, now: time.Now}
 	ctx := context.Background()
 	w := discardWriter{&test.ResponseWriter{}}
 	b.ReportAllocs()
@@ -80,20 +81,10 @@ func BenchmarkServeDNSPassThrough(b *testing.B) {
 	}
 }
 
+func BenchmarkServeDNSPassThrough(b *testing.B) { benchPassThrough(b, "sip1.example.com.", dns.TypeA) }
+
 func BenchmarkServeDNSPassThroughSRV(b *testing.B) {
-	req := new(dns.Msg).SetQuestion("_ldap._tcp.example.com.", dns.TypeSRV)
-	reply := new(dns.Msg)
-	h := benchHandler(b, reply)
-	h.Next = test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-		w.WriteMsg(reply)
-		return 0, nil
-	})
-	ctx := context.Background()
-	w := discardWriter{&test.ResponseWriter{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeDNS(ctx, w, req)
-	}
+	benchPassThrough(b, "_ldap._tcp.example.com.", dns.TypeSRV)
 }
 
 func BenchmarkOrder(b *testing.B) {
@@ -109,11 +100,7 @@ func BenchmarkOrder(b *testing.B) {
 // costs (it wraps the writer to record which plugin answered), paid by every plugin that calls the next one.
 func BenchmarkNextOrFailure(b *testing.B) {
 	req := new(dns.Msg).SetQuestion("sip1.example.com.", dns.TypeA)
-	reply := new(dns.Msg)
-	next := test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-		w.WriteMsg(reply)
-		return 0, nil
-	})
+	next := writePrepared(new(dns.Msg))
 	ctx := context.Background()
 	w := discardWriter{&test.ResponseWriter{}}
 	b.ReportAllocs()
@@ -125,12 +112,8 @@ func BenchmarkNextOrFailure(b *testing.B) {
 // TestPassThroughAllocatesNothingOfItsOwn compares the pass-through path with a bare plugin.NextOrFailure
 // call: srvhealth must add no allocation to queries it does not intercept.
 func TestPassThroughAllocatesNothingOfItsOwn(t *testing.T) {
-	reply := new(dns.Msg)
-	next := test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-		w.WriteMsg(reply)
-		return 0, nil
-	})
-	h := &Handler{Next: next, cfg: newConfig([]string{"example.com."}), view: &fakeView{}, intn: rand.IntN, now: time.Now}
+	next := writePrepared(new(dns.Msg))
+	h := &Handler{Next: next, cfg: newConfig([]string{"example.com."}), view: staticView{}, intn: rand.IntN, now: time.Now}
 	ctx := context.Background()
 	w := discardWriter{&test.ResponseWriter{}}
 	for _, q := range []struct {
