@@ -66,6 +66,8 @@ type Config struct {
 	Warm       []string
 	TLSVerify  bool
 	CAFile     string
+	// SIPFailCodes are the final SIP codes that fail a sip probe; nil means probe.DefaultSIPAccept's.
+	SIPFailCodes []int
 }
 
 // The defaults, as documented in the README; the monitor's are the health package's own.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -253,6 +254,9 @@ func (w *captureWriter) Hijack()                     {}
 // probeOptions builds the probes' options from the Corefile settings.
 func probeOptions(cfg *Config) (probe.Options, error) {
 	o := probe.Options{TLSVerify: cfg.TLSVerify}
+	if fail := cfg.SIPFailCodes; fail != nil {
+		o.SIPAccept = func(code int) bool { return code >= 200 && code < 700 && !slices.Contains(fail, code) }
+	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {

@@ -86,3 +86,18 @@ func TestEventsMetrics(t *testing.T) {
 		t.Error("tls_cert_expiry_timestamp_seconds series left after the target was forgotten")
 	}
 }
+
+func TestProbeOptionsSIPFailCodes(t *testing.T) {
+	o, err := probeOptions(mustParse(t, "srvhealth {\n sip_fail_codes 404 503\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, want := range map[int]bool{200: true, 404: false, 503: false, 480: true, 100: false} {
+		if got := o.SIPAccept(code); got != want {
+			t.Errorf("SIPAccept(%d) = %v, want %v", code, got, want)
+		}
+	}
+	if o, _ := probeOptions(mustParse(t, "srvhealth")); o.SIPAccept != nil {
+		t.Error("without sip_fail_codes the probe's default must apply")
+	}
+}

@@ -242,6 +242,18 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			}
 			cfg.Warm = append(cfg.Warm, n)
 		}
+	case "sip_fail_codes":
+		if len(args) == 0 {
+			return c.Errf("sip_fail_codes: want one or more final SIP status codes (200-699)")
+		}
+		cfg.SIPFailCodes = []int{}
+		for _, a := range args {
+			n, err := strconv.Atoi(a)
+			if err != nil || n < 200 || n > 699 {
+				return c.Errf("sip_fail_codes: %q is not a final SIP status code (200-699)", a)
+			}
+			cfg.SIPFailCodes = append(cfg.SIPFailCodes, n)
+		}
 	case "tls_verify":
 		if len(args) > 1 {
 			return c.Errf("tls_verify: want at most one CA file, got %d arguments", len(args))

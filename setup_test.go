@@ -76,6 +76,7 @@ func TestSetup(t *testing.T) {
 			return len(c.Warm) == 2 && c.Warm[0] == "_sip._udp.example.com."
 		}},
 		{input: "srvhealth {\n tls_verify\n}", check: func(c *Config) bool { return c.TLSVerify && c.CAFile == "" }},
+		{input: "srvhealth {\n sip_fail_codes 503 404\n}", check: func(c *Config) bool { return len(c.SIPFailCodes) == 2 && c.SIPFailCodes[1] == 404 }},
 
 		// Bad input: each error names the property.
 		{input: "srvhealth {\n bogus 1\n}", wantErr: `unknown property "bogus"`},
@@ -105,6 +106,8 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n warm example.com\n}", wantErr: `warm: "example.com" is not an SRV name`},
 		{input: "srvhealth example.com {\n warm _sip._tcp.example.org\n}", wantErr: "warm: _sip._tcp.example.org. is not a configured service"},
 		{input: "srvhealth {\n tls_verify /nonexistent/ca.pem\n}", wantErr: "tls_verify: CA file"},
+		{input: "srvhealth {\n sip_fail_codes 180\n}", wantErr: `sip_fail_codes: "180" is not a final SIP status code`},
+		{input: "srvhealth {\n sip_fail_codes\n}", wantErr: "sip_fail_codes: want one or more"},
 		{input: "srvhealth {\n interval 2s\n timeout 2s\n}", wantErr: "timeout: 2s must be below interval 2s"},
 		{input: "srvhealth {\n min_ttl 40s\n}", wantErr: "min_ttl: 40s must not be above max_ttl 30s"},
 		{input: "srvhealth {\n expire 5s\n}", wantErr: "expire: 5s must not be below interval 10s"},
