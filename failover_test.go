@@ -98,3 +98,53 @@ standby   IN A   127.0.31.3
 		}
 	}
 }
+
+// TestXMPPWithProsody serves XMPP SRV records whose targets are a real Prosody (c2s, s2s and direct TLS)
+// and ports where it is not, and checks that only the targets that speak the service's stream stay: a
+// closed port and an _xmpp-client record pointing at the s2s port (Prosody answers it in the jabber:server
+// namespace) both go.
+func TestXMPPWithProsody(t *testing.T) {
+	p := testpeer.Prosody(t, testpeer.ProsodyConfig{Addr: "127.0.32.1", Domain: "chat.test"})
+	port := func(ap interface{ Port() uint16 }) string { return strconv.Itoa(int(ap.Port())) }
+	dead := strconv.Itoa(testpeer.FreePort(t, "127.0.32.1", false))
+	zone := writeZone(t, `$ORIGIN chat.test.
+$TTL 300
+@         IN SOA ns.chat.test. hostmaster.chat.test. 1 7200 3600 1209600 300
+@         IN NS  ns.chat.test.
+ns        IN A   127.0.0.1
+_xmpp-client._tcp  IN SRV 5 50 `+port(p.C2S)+` xmpp.chat.test.
+_xmpp-client._tcp  IN SRV 5 50 `+dead+` xmpp.chat.test.
+_xmpp-client._tcp  IN SRV 5 50 `+port(p.S2S)+` xmpp.chat.test.
+_xmpp-server._tcp  IN SRV 5 0 `+port(p.S2S)+` xmpp.chat.test.
+_xmpp-server._tcp  IN SRV 5 0 `+dead+` xmpp.chat.test.
+_xmpps-client._tcp IN SRV 5 0 `+port(p.DirectTLS)+` xmpp.chat.test.
+_xmpps-client._tcp IN SRV 5 0 `+dead+` xmpp.chat.test.
+xmpp      IN A   127.0.32.1
+`)
+	s := corednstest.Start(t, `chat.test:0 {
+		srvhealth {
+			interval 300ms
+			timeout 200ms
+			fails 1
+		}
+		file `+zone+`
+	}`)
+	ports := func(name string) []string {
+		var out []string
+		for _, rr := range exchange(t, "udp", s.UDP, name, dns.TypeSRV).Answer {
+			out = append(out, strconv.Itoa(int(rr.(*dns.SRV).Port)))
+		}
+		slices.Sort(out)
+		return out
+	}
+	for name, want := range map[string]string{
+		"_xmpp-client._tcp.chat.test.":  port(p.C2S),
+		"_xmpp-server._tcp.chat.test.":  port(p.S2S),
+		"_xmpps-client._tcp.chat.test.": port(p.DirectTLS),
+	} {
+		var got []string
+		if !eventually(t, 5*time.Second, func() bool { got = ports(name); return slices.Equal(got, []string{want}) }) {
+			t.Errorf("%s: ports %v, want only Prosody's %s", name, got, want)
+		}
+	}
+}
