@@ -148,39 +148,32 @@ func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns
 			out = append(out, rr)
 			continue
 		}
+		// One pass over the targets: is this the address of a target at all, and of one that is served
+		// with this address up? The same name may be the target of several records (other ports).
 		name := rr.Header().Name
 		target, served := false, false
 		for i := range js {
-			if j := &js[i]; strings.EqualFold(j.srv.Target, name) {
-				target = true
-				if j.served && (keepDown || !isDownAddr(j.status, ip)) {
-					served = true
-				}
+			j := &js[i]
+			if j.srv.Target != name && !strings.EqualFold(j.srv.Target, name) {
+				continue
+			}
+			target = true
+			if j.served && (keepDown || !isDownAddr(j.status, ip)) {
+				served = true
+				j.inExtra = true
 			}
 		}
-		if !target {
+		switch {
+		case !target:
 			out = append(out, rr)
-			continue
+		case served:
+			out = append(out, capTTL(rr, ttl))
 		}
-		if !served {
-			continue
-		}
-		for i := range js {
-			if strings.EqualFold(js[i].srv.Target, name) {
-				js[i].inExtra = true
-			}
-		}
-		out = append(out, capTTL(rr, ttl))
 	}
 	for i := range js {
 		j := &js[i]
-		if !j.served || j.inExtra || !j.known || len(j.status.Up) == 0 {
+		if !j.served || j.inExtra || !j.known || len(j.status.Up) == 0 || addedBefore(js[:i], j.srv.Target) {
 			continue
-		}
-		for k := i; k < len(js); k++ {
-			if strings.EqualFold(js[k].srv.Target, j.srv.Target) {
-				js[k].inExtra = true
-			}
 		}
 		for _, a := range j.status.Up {
 			hdr := dns.RR_Header{Name: j.srv.Target, Class: dns.ClassINET, Ttl: ttl}
@@ -194,6 +187,17 @@ func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns
 		}
 	}
 	return out
+}
+
+// addedBefore reports whether a served record before this one has the same target, whose addresses the
+// additional section then already carries.
+func addedBefore(js []judged, target string) bool {
+	for i := range js {
+		if js[i].served && strings.EqualFold(js[i].srv.Target, target) && (js[i].inExtra || js[i].known && len(js[i].status.Up) > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // isDownAddr reports whether ip (4 or 16 bytes, as miekg/dns holds it) is one of st's down addresses.

@@ -248,8 +248,9 @@ func bindDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 }
 
-// dial opens a connection to the target, bounded by ctx.
+// dial opens a connection to the target, bounded by ctx. TCP keep-alive is off: a probe connection lives
+// for one exchange, and setting keep-alive options costs system calls on every one of thousands of probes.
 func dial(ctx context.Context, network string, t Target) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1}
 	return d.DialContext(ctx, network, t.Addr.String())
 }
