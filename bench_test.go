@@ -22,9 +22,7 @@ func (discardWriter) WriteMsg(*dns.Msg) error { return nil }
 // staticView is a health view with fixed answers that records nothing.
 type staticView map[string]health.Status
 
-func (staticView) Observe(health.Key, string) {}
-
-func (v staticView) Lookup(k health.Key) (health.Status, bool) {
+func (v staticView) Check(k health.Key, _ string) (health.Status, bool) {
 	st, ok := v[k.Target]
 	return st, ok
 }

@@ -10,13 +10,12 @@ import (
 	"github.com/srvhealth/srvhealth/health"
 )
 
-// View is the health state the query path reads. *health.Monitor implements it; both methods must be
-// cheap and must never block or touch the network.
+// View is the health state the query path reads. *health.Monitor implements it; Check must be cheap and
+// must never block or touch the network.
 type View interface {
-	// Observe registers a target seen in an answer, or refreshes it.
-	Observe(k health.Key, domain string)
-	// Lookup returns what is known of a target; false if nothing is.
-	Lookup(k health.Key) (health.Status, bool)
+	// Check registers a target seen in an answer (or refreshes it) and returns what is known of it;
+	// false if nothing is.
+	Check(k health.Key, domain string) (health.Status, bool)
 }
 
 // Reason is why a record was dropped, or keep.

@@ -160,8 +160,7 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 			continue
 		}
 		k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
-		h.view.Observe(k, domain)
-		js[i].status, js[i].known = h.view.Lookup(k)
+		js[i].status, js[i].known = h.view.Check(k, domain)
 		js[i].reason = judge(js[i].status, js[i].known, h.cfg)
 	}
 

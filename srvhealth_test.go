@@ -24,13 +24,10 @@ type fakeView struct {
 	observed []health.Key
 }
 
-func (v *fakeView) Observe(k health.Key, domain string) {
+func (v *fakeView) Check(k health.Key, domain string) (health.Status, bool) {
 	v.mu.Lock()
 	v.observed = append(v.observed, k)
 	v.mu.Unlock()
-}
-
-func (v *fakeView) Lookup(k health.Key) (health.Status, bool) {
 	st, ok := v.status[k.Target]
 	return st, ok
 }

@@ -563,3 +563,51 @@ func TestStopWithoutStart(t *testing.T) {
 	requireEmptyRegistry(t)
 	goleak.VerifyNone(t)
 }
+
+func TestNeedsResolve(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	recent, stale := now.Add(-time.Second), now.Add(-resolveEvery)
+	up := &snapshot{status: Status{Resolved: true, State: Up}}
+	tests := []struct {
+		name string
+		old  *snapshot
+		at   time.Time
+		want bool
+	}{
+		{"never resolved", &snapshot{}, recent, true},
+		{"healthy, resolved recently", up, recent, false},
+		{"healthy, resolution stale", up, stale, true},
+		{"down", &snapshot{status: Status{Resolved: true, State: Down}}, recent, true},
+		{"unknown (no address)", &snapshot{status: Status{Resolved: true, NoAddress: true}}, recent, true},
+		{"up with a down address", &snapshot{status: Status{Resolved: true, State: Up, Down: addrs("192.0.2.9")}}, recent, true},
+		{"cname", &snapshot{status: Status{Resolved: true, State: Up, CNAME: true}}, recent, true},
+	}
+	for _, tc := range tests {
+		if got := needsResolve(tc.old, tc.at, now, 10*time.Second); got != tc.want {
+			t.Errorf("%s: needsResolve = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if needsResolve(up, now.Add(-40*time.Second), now, time.Minute) {
+		t.Error("with an interval above resolveEvery, a resolution must last one interval")
+	}
+}
+
+// TestHealthyTargetNotResolvedEveryRound checks that a healthy target's resolution is reused while it is
+// probed every interval, and that Check observes and looks up in one call.
+func TestHealthyTargetNotResolvedEveryRound(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	k := key("sip1.example.com.")
+	r.set(k.Target, Resolution{Addrs: addrs("192.0.2.1")})
+	m := start(t, testConfig(), r, p, nil)
+	if _, ok := m.Check(k, "example.com"); !ok {
+		t.Fatal("Check did not register the target")
+	}
+	waitFor(t, "ten probes", func() bool { return p.callsTo(netip.MustParseAddr("192.0.2.1")) >= 10 })
+	if n := r.calls.Load(); n != 1 {
+		t.Errorf("healthy target resolved %d times over 10 rounds, want once (resolveEvery %v)", n, resolveEvery)
+	}
+	if st, ok := m.Check(k, "example.com"); !ok || st.State != Up {
+		t.Errorf("Check = %+v, %v; want up", st, ok)
+	}
+}
