@@ -6,7 +6,6 @@ import (
 	golog "log"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,24 +229,13 @@ func TestReloadLoop(t *testing.T) {
 		file ` + zone + `
 	}`
 	}
-	settle := func() int {
-		runtime.GC()
-		n := runtime.NumGoroutine()
-		for range 100 {
-			time.Sleep(20 * time.Millisecond)
-			if m := runtime.NumGoroutine(); m <= n {
-				n = m
-			}
-		}
-		return n
-	}
 	s := corednstest.Start(t, corefile(0))
 	if !eventually(t, 10*time.Second, func() bool {
 		return len(exchange(t, "udp", s.UDP, "_sip._tcp.example.com.", dns.TypeSRV).Answer) == 2
 	}) {
 		t.Fatal("dead target never left the answer")
 	}
-	base := settle()
+	base := settledGoroutines()
 	for i := 1; i <= 20; i++ {
 		if err := s.Restart(corefile(i)); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
@@ -259,7 +247,7 @@ func TestReloadLoop(t *testing.T) {
 			t.Fatalf("reload %d: answer %v; the dead target must stay out across reloads", i, m)
 		}
 	}
-	if after := settle(); after > base+2 {
+	if after := settledGoroutines(); after > base+2 {
 		t.Errorf("goroutines: %d after 20 reloads, %d before", after, base)
 	}
 	if _, body := httpGet(t, "http://"+metrics+"/metrics"); !strings.Contains(body, "coredns_srvhealth_targets 2") {
