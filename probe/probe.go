@@ -248,6 +248,20 @@ func bindDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 }
 
+// connect opens a probe's connection over tr, a TLS one with ALPN alpn, bounded by ctx. notAfter is the
+// expiry of the peer's certificate once a TLS handshake got that far, even when it then failed.
+func connect(ctx context.Context, t Target, tr Transport, opts Options, alpn []string) (c net.Conn, notAfter time.Time, err error) {
+	switch tr {
+	case UDP:
+		c, err = dial(ctx, "udp", t)
+	case TLS:
+		c, notAfter, err = dialTLS(ctx, t, opts, alpn)
+	default:
+		c, err = dial(ctx, "tcp", t)
+	}
+	return c, notAfter, err
+}
+
 // dial opens a connection to the target, bounded by ctx. TCP keep-alive is off: a probe connection lives
 // for one exchange, and setting keep-alive options costs system calls on every one of thousands of probes.
 func dial(ctx context.Context, network string, t Target) (net.Conn, error) {

@@ -60,19 +60,7 @@ func newSIPProber(tr Transport, opts Options) *sipProber {
 }
 
 func (p *sipProber) probe(ctx context.Context, t Target) Result {
-	var (
-		c        net.Conn
-		notAfter time.Time
-		err      error
-	)
-	switch p.transport {
-	case UDP:
-		c, err = dial(ctx, "udp", t)
-	case TLS:
-		c, notAfter, err = dialTLS(ctx, t, p.opts, nil)
-	default:
-		c, err = dial(ctx, "tcp", t)
-	}
+	c, notAfter, err := connect(ctx, t, p.transport, p.opts, nil)
 	if err != nil {
 		r := failed(err)
 		r.CertNotAfter = notAfter

@@ -7,9 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"net"
 	"strings"
-	"time"
 )
 
 // The namespaces of RFC 6120.
@@ -39,17 +37,11 @@ func newXMPPProber(k Kind, directTLS bool, opts Options) *xmppProber {
 }
 
 func (p *xmppProber) probe(ctx context.Context, t Target) Result {
-	var (
-		c        net.Conn
-		notAfter time.Time
-		err      error
-	)
+	tr := TCP
 	if p.directTLS {
-		// XEP-0368: TLS from the first byte, offering the protocol by ALPN.
-		c, notAfter, err = dialTLS(ctx, t, p.opts, p.alpn)
-	} else {
-		c, err = dial(ctx, "tcp", t)
+		tr = TLS // XEP-0368: TLS from the first byte, offering the protocol by ALPN
 	}
+	c, notAfter, err := connect(ctx, t, tr, p.opts, p.alpn)
 	if err != nil {
 		r := failed(err)
 		r.CertNotAfter = notAfter
