@@ -1,0 +1,149 @@
+// Package test holds the tests that start real servers: CoreDNS with srvhealth in its chain, and the SIP
+// and XMPP servers (Kamailio, Prosody, ejabberd, baresip) it probes. CoreDNS keeps such tests in its own
+// top-level test/ package, one topic per file; this file holds the helpers they share, written once.
+package test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srvhealth/srvhealth/internal/corednstest"
+)
+
+// CoreDNS starts a CoreDNS server from corefile and stops it when the test ends.
+func CoreDNS(t testing.TB, corefile string) *corednstest.Server {
+	return corednstest.Start(t, corefile)
+}
+
+// WriteFile writes content to a file named name in a temporary directory and returns its path.
+func WriteFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Exchange sends the query name/qtype over network ("udp" or "tcp") to addr and fails the test when no
+// reply comes within 2 s.
+func Exchange(t testing.TB, network, addr, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	return ExchangeMsg(t, network, addr, m)
+}
+
+// ExchangeMsg sends m over network to addr and fails the test when no reply comes within 2 s.
+func ExchangeMsg(t testing.TB, network, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s query %s %s: %v", network, m.Question[0].Name, dns.TypeToString[m.Question[0].Qtype], err)
+	}
+	return r
+}
+
+// SRVTargets returns the targets of the SRV records of m's answer, sorted.
+func SRVTargets(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		if s, ok := rr.(*dns.SRV); ok {
+			out = append(out, s.Target)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Eventually polls f every 20 ms until it returns true or within has passed, and returns f's last answer.
+func Eventually(within time.Duration, f func() bool) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if f() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return f()
+}
+
+// FreePort returns a port on 127.0.0.1 that was free for both TCP and UDP a moment ago.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := PortOf(l.Addr())
+		pc, err := net.ListenPacket("udp", "127.0.0.1:"+port)
+		l.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return ""
+}
+
+// PortOf returns the port of a listener's address.
+func PortOf(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return port
+}
+
+// MetricSeries returns the values of the series of a metric in the process's default registry (where
+// both srvhealth's collectors and the prometheus plugin live), keyed by the value of label; counters of
+// the same label value are summed.
+func MetricSeries(t testing.TB, name, label string) map[string]float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label {
+					key = lp.GetValue()
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				out[key] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// SettledGoroutines returns the goroutine count once it stops falling (at most 2 s).
+func SettledGoroutines() int {
+	runtime.GC()
+	n := runtime.NumGoroutine()
+	for range 100 {
+		time.Sleep(20 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m <= n {
+			n = m
+		}
+	}
+	return n
+}
