@@ -2,7 +2,6 @@ package srvhealth
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/srvhealth/srvhealth/health"
@@ -103,56 +102,10 @@ func newConfig(zones []string) *Config {
 		Expire:     defaultExpire,
 	}
 	for _, l := range defaultServices {
-		c.Services = append(c.Services, Service{Label: l, Method: naturalMethod(l)})
+		m, _ := probe.ForService(l, "") // every default service has a natural probe
+		c.Services = append(c.Services, Service{Label: l, Method: m})
 	}
 	return c
-}
-
-// naturalMethod is the probe a service gets unless the Corefile says otherwise: SIP OPTIONS over the
-// service's own transport for SIP (RFC 3263: _sips._tcp and _sip._tls are TLS), the stream-header exchange
-// for XMPP (over TLS first for the XEP-0368 _xmpps- forms), a TCP connect for any other TCP service, and no
-// probe for any other UDP service, where a connect proves nothing.
-func naturalMethod(label string) probe.Method {
-	name, proto := splitService(label)
-	switch name {
-	case "_sip", "_sips":
-		return methodFor(probe.KindSIP, name, proto)
-	case "_xmpp-client", "_xmpps-client":
-		return methodFor(probe.KindXMPPClient, name, proto)
-	case "_xmpp-server", "_xmpps-server":
-		return methodFor(probe.KindXMPPServer, name, proto)
-	}
-	if proto == "_tcp" {
-		return probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}
-	}
-	return probe.Method{Kind: probe.KindNone}
-}
-
-// methodFor returns the method of a probe kind for a service, taking the transport from the service.
-func methodFor(kind probe.Kind, name, proto string) probe.Method {
-	secure := strings.HasPrefix(name, "_sips") || strings.HasPrefix(name, "_xmpps") || proto == "_tls"
-	switch kind {
-	case probe.KindNone:
-		return probe.Method{Kind: kind}
-	case probe.KindTLS:
-		return probe.Method{Kind: kind, Transport: probe.TLS}
-	case probe.KindTCP:
-		return probe.Method{Kind: kind, Transport: probe.TCP}
-	}
-	switch {
-	case secure:
-		return probe.Method{Kind: kind, Transport: probe.TLS}
-	case proto == "_udp":
-		return probe.Method{Kind: kind, Transport: probe.UDP}
-	}
-	return probe.Method{Kind: kind, Transport: probe.TCP}
-}
-
-// splitService splits "_sip._tcp." into "_sip" and "_tcp".
-func splitService(label string) (name, proto string) {
-	label = strings.TrimSuffix(label, ".")
-	name, proto, _ = strings.Cut(label, ".")
-	return name, proto
 }
 
 func (c *Config) service(label string) *Service {

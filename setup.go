@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,8 +73,7 @@ func parse(c *caddy.Controller) (*Config, error) {
 		}
 		i++
 		cfg = newConfig(plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys))
-		probes := map[string]probe.Kind{}
-		allDown := map[string]Policy{}
+		pend := &pending{probes: map[string]probe.Kind{}, allDown: map[string]Policy{}, unprobed: map[string]error{}}
 		seen := map[string]bool{}
 		for c.NextBlock() {
 			prop := c.Val()
@@ -82,11 +82,11 @@ func parse(c *caddy.Controller) (*Config, error) {
 			}
 			seen[prop] = true
 			args := c.RemainingArgs()
-			if err := parseProperty(c, cfg, prop, args, probes, allDown); err != nil {
+			if err := parseProperty(c, cfg, prop, args, pend); err != nil {
 				return nil, err
 			}
 		}
-		if err := finish(c, cfg, probes, allDown); err != nil {
+		if err := finish(c, cfg, pend); err != nil {
 			return nil, err
 		}
 	}
@@ -96,7 +96,15 @@ func parse(c *caddy.Controller) (*Config, error) {
 	return cfg, nil
 }
 
-func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string, probes map[string]probe.Kind, allDown map[string]Policy) error {
+// pending holds the per-service lines of a block, which may come before or after "services"; finish
+// applies them once every line is read.
+type pending struct {
+	probes   map[string]probe.Kind // service label -> kind of its probe line
+	allDown  map[string]Policy     // service label ("" for every service) -> policy of its all_down line
+	unprobed map[string]error      // services with no natural probe, with the error at their services line
+}
+
+func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string, pend *pending) error {
 	want := func(n int, what string) error {
 		if len(args) != n {
 			return c.Errf("%s: want %s, got %d argument(s)", prop, what, len(args))
@@ -117,7 +125,13 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if cfg.service(l) != nil {
 				return c.Errf("services: %s listed twice", a)
 			}
-			cfg.Services = append(cfg.Services, Service{Label: l, Method: naturalMethod(l)})
+			// A service with no natural probe (SIP over SCTP, XMPP over UDP) is an error unless a probe line
+			// says how to check it; finish reports it.
+			m, err := probe.ForService(l, "")
+			cfg.Services = append(cfg.Services, Service{Label: l, Method: m})
+			if err != nil {
+				pend.unprobed[l] = c.Errf("services: %s: %v", a, err)
+			}
 		}
 	case "probe":
 		if err := want(2, "SERVICE KIND"); err != nil {
@@ -127,21 +141,14 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 		if err != nil {
 			return c.Errf("probe: %v", err)
 		}
+		if _, dup := pend.probes[l]; dup {
+			return c.Errf("probe: %s given twice", args[0])
+		}
 		k := probe.Kind(args[1])
-		switch k {
-		case probe.KindNone, probe.KindTCP, probe.KindTLS, probe.KindSIP, probe.KindXMPPClient, probe.KindXMPPServer:
-		default:
-			return c.Errf("probe: unknown kind %q, want one of none, tcp, tls, sip, xmpp-client, xmpp-server", args[1])
+		if _, err := probe.ForService(l, k); err != nil {
+			return c.Errf("probe: %v", err)
 		}
-		if k == probe.KindSIP || k == probe.KindXMPPClient || k == probe.KindXMPPServer {
-			if _, proto := splitService(l); proto != "_tcp" && proto != "_udp" && proto != "_tls" {
-				return c.Errf("probe: %s needs a _tcp, _udp or _tls service, not %s", k, args[0])
-			}
-		}
-		if _, proto := splitService(l); proto == "_udp" && k != probe.KindSIP && k != probe.KindNone {
-			return c.Errf("probe: %s is a UDP service; only sip or none can probe it", args[0])
-		}
-		probes[l] = k
+		pend.probes[l] = k
 	case "interval", "timeout", "max_ttl", "min_ttl", "expire":
 		if err := want(1, "a duration"); err != nil {
 			return err
@@ -194,10 +201,13 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			}
 			key = l
 		}
-		if _, dup := allDown[key]; dup {
-			return c.Errf("all_down: policy for %q given twice", args[0])
+		if _, dup := pend.allDown[key]; dup {
+			if key == "" {
+				return c.Errf("all_down: the policy for every service given twice")
+			}
+			return c.Errf("all_down: the policy for %s given twice", args[0])
 		}
-		allDown[key] = p
+		pend.allDown[key] = p
 	case "cname", "no_address":
 		if err := want(1, "drop or keep"); err != nil {
 			return err
@@ -228,6 +238,14 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			p, err := netip.ParsePrefix(a)
 			if err != nil {
 				return c.Errf("scope: %q is not a CIDR (and zones or any stand alone)", a)
+			}
+			if p.Addr().Is4In6() {
+				// Probed addresses are compared unmapped, so an IPv4-mapped prefix is stored as the IPv4
+				// prefix it means; one shorter than the ::ffff:0:0/96 block itself means nothing.
+				if p.Bits() < 96 {
+					return c.Errf("scope: %q covers more than the IPv4-mapped block ::ffff:0:0/96; write the IPv4 CIDR", a)
+				}
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 			}
 			cfg.Scope.Prefixes = append(cfg.Scope.Prefixes, p.Masked())
 		}
@@ -273,13 +291,13 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 
 // finish applies the per-service settings, which may come before or after "services", and checks the
 // settings that only make sense together.
-func finish(c *caddy.Controller, cfg *Config, probes map[string]probe.Kind, allDown map[string]Policy) error {
-	if p, ok := allDown[""]; ok {
+func finish(c *caddy.Controller, cfg *Config, pend *pending) error {
+	if p, ok := pend.allDown[""]; ok {
 		for i := range cfg.Services {
 			cfg.Services[i].AllDown = p
 		}
 	}
-	for l, p := range allDown {
+	for l, p := range pend.allDown {
 		if l == "" {
 			continue
 		}
@@ -289,13 +307,18 @@ func finish(c *caddy.Controller, cfg *Config, probes map[string]probe.Kind, allD
 		}
 		s.AllDown = p
 	}
-	for l, k := range probes {
+	for l, k := range pend.probes {
 		s := cfg.service(l)
 		if s == nil {
 			return c.Errf("probe: service %s is not in services", l)
 		}
-		name, proto := splitService(l)
-		s.Method = methodFor(k, name, proto)
+		s.Method, _ = probe.ForService(l, k) // checked when the line was read
+		delete(pend.unprobed, l)
+	}
+	for _, s := range cfg.Services {
+		if err := pend.unprobed[s.Label]; err != nil {
+			return err
+		}
 	}
 	probeless := &Handler{cfg: cfg}
 	for _, n := range cfg.Warm {
@@ -311,6 +334,14 @@ func finish(c *caddy.Controller, cfg *Config, probes map[string]probe.Kind, allD
 	}
 	if cfg.MaxTTL < time.Second {
 		return c.Errf("max_ttl: %s is below one second, the smallest TTL", cfg.MaxTTL)
+	}
+	if cfg.MinTTL < time.Second {
+		return c.Errf("min_ttl: %s is below one second, the smallest TTL (a TTL of 0 is not cached at all)", cfg.MinTTL)
+	}
+	if !cfg.Scope.Any && len(cfg.Scope.Prefixes) == 0 && slices.Contains(cfg.Zones, ".") {
+		// Under the root zone every target of every domain is "in the zones": whoever can query the
+		// server could publish SRV records and have it probe any host and port for them.
+		return c.Errf("scope: with the root zone . the default scope zones would probe any host on the internet; list the CIDRs of your SIP/XMPP servers (scope 192.0.2.0/24 ...) or say scope any")
 	}
 	if cfg.Expire < cfg.Interval {
 		return c.Errf("expire: %s must not be below interval %s", cfg.Expire, cfg.Interval)

@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,15 @@ func TestSetup(t *testing.T) {
 		}},
 		{input: "srvhealth {\n tls_verify\n}", check: func(c *Config) bool { return c.TLSVerify && c.CAFile == "" }},
 		{input: "srvhealth {\n sip_fail_codes 503 404\n}", check: func(c *Config) bool { return len(c.SIPFailCodes) == 2 && c.SIPFailCodes[1] == 404 }},
+		{input: "srvhealth {\n services _sip._sctp _foo._sctp\n probe _sip._sctp none\n}", check: func(c *Config) bool {
+			return c.service("_sip._sctp.").Method.Kind == probe.KindNone && c.service("_foo._sctp.").Method.Kind == probe.KindNone
+		}},
+		{input: "srvhealth {\n probe _sip._tcp tcp\n}", check: func(c *Config) bool { return c.service("_sip._tcp.").Method.String() == "tcp" }},
+		{input: "srvhealth {\n scope ::ffff:10.0.0.0/104\n}", check: func(c *Config) bool {
+			return len(c.Scope.Prefixes) == 1 && c.Scope.Prefixes[0].String() == "10.0.0.0/8"
+		}},
+		{input: "srvhealth . {\n scope any\n}", check: func(c *Config) bool { return c.Scope.Any && c.Zones[0] == "." }},
+		{input: "srvhealth . {\n scope 192.0.2.0/24\n}", check: func(c *Config) bool { return len(c.Scope.Prefixes) == 1 }},
 
 		// Bad input: each error names the property.
 		{input: "srvhealth {\n bogus 1\n}", wantErr: `unknown property "bogus"`},
@@ -113,6 +123,16 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n expire 5s\n}", wantErr: "expire: 5s must not be below interval 10s"},
 		{input: "srvhealth {\n fails 2\n fails 3\n}", wantErr: "fails: property given twice"},
 		{input: "srvhealth\nsrvhealth", wantErr: "plugin can only be used once"},
+		{input: "srvhealth {\n max_ttl 10s\n min_ttl 500ms\n}", wantErr: "min_ttl: 500ms is below one second"},
+		{input: "srvhealth {\n services _sip._sctp\n}", wantErr: "services: _sip._sctp: no sip probe runs over sctp"},
+		{input: "srvhealth {\n services _xmpp-client._udp\n}", wantErr: "services: _xmpp-client._udp:"},
+		{input: "srvhealth {\n services _sip._sctp\n probe _sip._sctp tcp\n}", wantErr: "probe: no tcp probe runs over sctp"},
+		{input: "srvhealth {\n probe _sip._tcp tcp\n probe _sip._tcp none\n}", wantErr: "probe: _sip._tcp given twice"},
+		{input: "srvhealth {\n all_down nodata\n all_down servfail\n}", wantErr: "all_down: the policy for every service given twice"},
+		{input: "srvhealth {\n all_down _sip._tcp nodata\n all_down _SIP._tcp servfail\n}", wantErr: "all_down: the policy for _SIP._tcp given twice"},
+		{input: "srvhealth {\n scope ::ffff:10.0.0.0/80\n}", wantErr: "covers more than the IPv4-mapped block"},
+		{input: "srvhealth . {\n interval 5s\n}", wantErr: "scope: with the root zone . the default scope zones would probe any host"},
+		{input: "srvhealth . example.com {\n scope zones\n}", wantErr: "list the CIDRs of your SIP/XMPP servers"},
 	}
 	for _, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
@@ -152,5 +172,38 @@ func TestDirectiveOrder(t *testing.T) {
 	want := []string{"log", "loadbalance", "tsig", "rewrite", "srvhealth", "cache", "dnssec", "file"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("DirectiveOrder = %v, want %v", got, want)
+	}
+}
+
+// TestScopeIPv4Mapped checks that a scope written as an IPv4-mapped prefix matches the IPv4 addresses it
+// means, however the address was resolved.
+func TestScopeIPv4Mapped(t *testing.T) {
+	in := scopeFunc(mustParse(t, "srvhealth {\n scope ::ffff:10.0.0.0/104\n}").Scope)
+	for a, want := range map[string]bool{"10.1.2.3": true, "::ffff:10.1.2.3": true, "11.0.0.1": false, "::1": false} {
+		if got := in(netip.MustParseAddr(a)); got != want {
+			t.Errorf("scope ::ffff:10.0.0.0/104 contains %s = %v, want %v", a, got, want)
+		}
+	}
+}
+
+func TestUnderZones(t *testing.T) {
+	zones := []string{"example.com."}
+	for name, want := range map[string]bool{
+		"example.com.":              true,
+		"_sip._tcp.example.com.":    true,
+		"_SIP._TCP.EXAMPLE.COM.":    true,
+		"badexample.com.":           false,
+		"example.org.":              false,
+		"com.":                      false,
+		`x\.example.com.`:           false, // one label "x.example" under com.
+		`x\\.example.com.`:          true,  // the label "x\" under example.com.
+		`_sip._tcp.x\.example.com.`: false,
+	} {
+		if got := underZones(name, zones); got != want {
+			t.Errorf("underZones(%q, %v) = %v, want %v", name, zones, got, want)
+		}
+	}
+	if !underZones("anything.example.", []string{"."}) {
+		t.Error("every name is under the root zone")
 	}
 }

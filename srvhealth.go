@@ -73,11 +73,24 @@ func underZones(name string, zones []string) bool {
 		if len(name) < len(z) || !strings.EqualFold(name[len(name)-len(z):], z) {
 			continue
 		}
-		if len(name) == len(z) || name[len(name)-len(z)-1] == '.' {
+		if len(name) == len(z) || labelBoundary(name, len(name)-len(z)-1) {
 			return true
 		}
 	}
 	return false
+}
+
+// labelBoundary reports whether name[i] is a dot that ends a label: in presentation format "x\.example"
+// is one label, so a dot after an odd number of backslashes is part of the label, not a boundary.
+func labelBoundary(name string, i int) bool {
+	if name[i] != '.' {
+		return false
+	}
+	n := 0
+	for j := i - 1; j >= 0 && name[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 0
 }
 
 // responseWriter rewrites the next plugin's answer on its way to the client.
