@@ -43,9 +43,9 @@ type judged struct {
 	inExtra bool // the additional section has an address of the target; set by fixAdditional
 }
 
-// judge decides what happens to a record whose target has status st. A target the view does not know, or
+// verdict decides what happens to a record whose target has status st. A target the view does not know, or
 // has not resolved yet, is kept: until the first probe completes a target counts as up.
-func judge(st health.Status, known bool, cfg *Config) Reason {
+func verdict(st health.Status, known bool, cfg *Config) Reason {
 	if !known {
 		return Keep
 	}
@@ -171,7 +171,9 @@ func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns
 	}
 	for i := range js {
 		j := &js[i]
-		if !j.served || j.inExtra || !j.known || len(j.status.Up) == 0 || addedBefore(js[:i], j.srv.Target) {
+		// The addresses of a CNAME target belong to the name it points to; written at the alias's own
+		// name they would be data the zone does not have.
+		if !j.served || j.inExtra || !j.known || j.status.CNAME || len(j.status.Up) == 0 || addedBefore(js[:i], j.srv.Target) {
 			continue
 		}
 		for _, a := range j.status.Up {
@@ -192,7 +194,7 @@ func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns
 // additional section then already carries.
 func addedBefore(js []judged, target string) bool {
 	for i := range js {
-		if js[i].served && strings.EqualFold(js[i].srv.Target, target) && (js[i].inExtra || js[i].known && len(js[i].status.Up) > 0) {
+		if js[i].served && strings.EqualFold(js[i].srv.Target, target) && (js[i].inExtra || js[i].known && !js[i].status.CNAME && len(js[i].status.Up) > 0) {
 			return true
 		}
 	}

@@ -29,6 +29,7 @@ type Handler struct {
 
 	monitor *health.Monitor // nil when view is a test fake
 	warm    *warmer
+	soa     soaCache // SOAs for the negative answers srvhealth makes
 }
 
 // Name implements plugin.Handler.
@@ -104,7 +105,7 @@ type responseWriter struct {
 
 // WriteMsg implements dns.ResponseWriter.
 func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
-	out, o := rw.h.rewrite(rw.req, res, rw.svc)
+	out, o := rw.h.rewrite(rw.ctx, rw.req, res, rw.svc)
 	server := metrics.WithServer(rw.ctx)
 	for reason, n := range o.dropped {
 		if n > 0 {
@@ -131,26 +132,23 @@ type outcome struct {
 	signed  bool // the RRset was signed and the client asked for DNSSEC: reordered only
 }
 
-// rewrite is the query path's pipeline: judge every target, filter, order, cap the TTL and fix the
-// additional section. Answers it has no business changing are returned as they are.
-func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
-	var o outcome
-	if res == nil || res.Rcode != dns.RcodeSuccess || res.Truncated {
-		return res, o
-	}
-	srvs := make([]*dns.SRV, 0, len(res.Answer))
-	signed := false
-	for _, rr := range res.Answer {
-		switch rr := rr.(type) {
-		case *dns.SRV:
-			if rr.Target == "." {
-				return res, o // RFC 2782 "decidedly not available" is the zone owner's word; leave it
-			}
-			srvs = append(srvs, rr)
-		case *dns.RRSIG:
-			signed = signed || rr.TypeCovered == dns.TypeSRV
+// changed reports whether the answer no longer holds the RRset the upstream sent: records were dropped or
+// the all-down policy replaced them.
+func (o *outcome) changed() bool {
+	for r, n := range o.dropped {
+		if Reason(r) != Keep && n > 0 {
+			return true
 		}
 	}
+	return o.allDown && o.policy != ServeAll
+}
+
+// rewrite is the query path's pipeline: judge every target, filter, apply the all-down policy or order
+// what is left, cap the TTL and fix the additional section. Answers it has no business changing are
+// returned as they are.
+func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
+	var o outcome
+	srvs, signed := srvRecords(res)
 	if len(srvs) == 0 {
 		return res, o
 	}
@@ -165,44 +163,24 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 		}
 	}
 
-	domain := serviceDomain(srvs[0].Hdr.Name)
-	js := make([]judged, len(srvs))
-	for i, s := range srvs {
-		js[i].srv = s
-		if !h.inScope(s.Target) {
-			continue
-		}
-		k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
-		js[i].status, js[i].known = h.view.Check(k, domain)
-		js[i].reason = judge(js[i].status, js[i].known, h.cfg)
-	}
-
+	js := h.judge(srvs, svc)
 	allDown := filter(js, svc.AllDown)
 	for _, j := range js {
 		if !j.served {
 			o.dropped[j.reason]++
 		}
 	}
-	if allDown {
-		o.allDown, o.policy = true, svc.AllDown
-		switch svc.AllDown {
-		case ServFail:
-			res.Rcode = dns.RcodeServerFailure
-			res.Answer, res.Ns = nil, nil
-			res.Extra = onlyOPT(res.Extra)
-			return res, o
-		case NoData, Unavailable:
-			ttl := uint32(h.cfg.MinTTL / time.Second)
-			res.Answer = replaceSRVs(res.Answer, nil, signed)
-			if svc.AllDown == Unavailable {
-				res.Answer = append(res.Answer, &dns.SRV{
-					Hdr:    dns.RR_Header{Name: srvs[0].Hdr.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl},
-					Target: ".",
-				})
-			}
-			res.Extra = fixAdditional(res.Extra, js, ttl, false)
-			return res, o
-		}
+	o.allDown, o.policy = allDown, svc.AllDown
+	if !allDown {
+		o.policy = ServeAll
+	}
+	if o.changed() {
+		// RFC 4035 §3.2.3: AD says the answer is the data the upstream validated; a subset of it, or a
+		// record made up here, is not.
+		res.AuthenticatedData = false
+	}
+	if allDown && svc.AllDown != ServeAll {
+		return h.allDownAnswer(ctx, req, res, srvs, js, svc.AllDown, signed), o
 	}
 
 	kept := srvs[:0] // srvs is ours; reuse it for the records served, in order
@@ -220,6 +198,76 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 	res.Answer = answer
 	res.Extra = fixAdditional(res.Extra, js, ttl, allDown)
 	return res, o
+}
+
+// srvRecords returns the SRV records of an answer srvhealth may change, and whether an RRSIG covers them;
+// none when the answer is not one to change: not NOERROR, truncated, no SRV, or the RFC 2782 "decidedly
+// not available" target, which is the zone owner's word.
+func srvRecords(res *dns.Msg) (srvs []*dns.SRV, signed bool) {
+	if res == nil || res.Rcode != dns.RcodeSuccess || res.Truncated {
+		return nil, false
+	}
+	srvs = make([]*dns.SRV, 0, len(res.Answer))
+	for _, rr := range res.Answer {
+		switch rr := rr.(type) {
+		case *dns.SRV:
+			if rr.Target == "." {
+				return nil, false
+			}
+			srvs = append(srvs, rr)
+		case *dns.RRSIG:
+			signed = signed || rr.TypeCovered == dns.TypeSRV
+		}
+	}
+	return srvs, signed
+}
+
+// judge looks every in-scope target up in the health view (registering the ones it does not know) and
+// decides what happens to its record.
+func (h *Handler) judge(srvs []*dns.SRV, svc *Service) []judged {
+	domain := serviceDomain(srvs[0].Hdr.Name)
+	js := make([]judged, len(srvs))
+	for i, s := range srvs {
+		js[i].srv = s
+		if !h.inScope(s.Target) {
+			continue
+		}
+		k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
+		js[i].status, js[i].known = h.view.Check(k, domain)
+		js[i].reason = verdict(js[i].status, js[i].known, h.cfg)
+	}
+	return js
+}
+
+// allDownAnswer is the answer when every target was dropped and the policy is not serve_all. Its TTL is
+// min_ttl, so that clients ask again soon, but never more than the upstream gave the records it replaces.
+func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*dns.SRV, js []judged, policy Policy, signed bool) *dns.Msg {
+	ttl := uint32(h.cfg.MinTTL / time.Second)
+	for _, s := range srvs {
+		ttl = min(ttl, s.Hdr.Ttl)
+	}
+	switch policy {
+	case ServFail:
+		res.Rcode = dns.RcodeServerFailure
+		res.Answer, res.Ns = nil, nil
+		res.Extra = onlyOPT(res.Extra)
+	case NoData:
+		res.Answer = replaceSRVs(res.Answer, nil, signed)
+		res.Ns = nil
+		res.Extra = onlyOPT(res.Extra)
+		ask := chainResolver{next: func() plugin.Handler { return h.Next }}.query
+		if soa := h.soa.get(ctx, parentOfService(req.Question[0].Name), h.now(), ask); soa != nil {
+			res.Ns = []dns.RR{negativeSOA(soa, ttl)}
+		}
+	case Unavailable:
+		res.Answer = replaceSRVs(res.Answer, nil, signed)
+		res.Answer = append(res.Answer, &dns.SRV{
+			Hdr:    dns.RR_Header{Name: srvs[0].Hdr.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl},
+			Target: ".",
+		})
+		res.Extra = fixAdditional(res.Extra, js, ttl, false)
+	}
+	return res
 }
 
 // replaceSRVs returns a new answer section with the SRV records of answer replaced by srvs, in srvs'
@@ -260,9 +308,11 @@ func onlyOPT(extra []dns.RR) []dns.RR {
 
 // serviceDomain returns the domain of an SRV owner name: "example.com" of "_sip._tcp.example.com.".
 func serviceDomain(owner string) string {
-	rest := strings.TrimPrefix(owner, firstTwoLabels(owner))
-	return strings.ToLower(strings.TrimSuffix(rest, "."))
+	return strings.ToLower(strings.TrimSuffix(parentOfService(owner), "."))
 }
+
+// parentOfService returns the name an SRV name is under: "example.com." of "_sip._tcp.example.com.".
+func parentOfService(owner string) string { return strings.TrimPrefix(owner, firstTwoLabels(owner)) }
 
 // inScope reports whether a target may be probed at all. With scope zones (the default) only names under
 // the block's zones are; with CIDRs the monitor checks every resolved address against them.

@@ -237,7 +237,7 @@ func TestAllDownPolicies(t *testing.T) {
 			[]string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"}},
 		{"all_down serve_all", dns.RcodeSuccess, []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."},
 			[]string{"ns.example.com. 192.0.2.53", "sip1.example.com. 192.0.2.1", "sip2.example.com. 192.0.2.2", "standby.example.com. 192.0.2.9"}},
-		{"all_down nodata", dns.RcodeSuccess, nil, []string{"ns.example.com. 192.0.2.53"}},
+		{"all_down nodata", dns.RcodeSuccess, nil, nil},
 		{"all_down servfail", dns.RcodeServerFailure, nil, nil},
 		{"all_down unavailable", dns.RcodeSuccess, []string{"."}, []string{"ns.example.com. 192.0.2.53"}},
 		{"all_down _sip._tcp unavailable\nall_down nodata", dns.RcodeSuccess, []string{"."}, []string{"ns.example.com. 192.0.2.53"}},
@@ -510,5 +510,135 @@ func TestOrderWithinHandler(t *testing.T) {
 	// 70/30 weights: sip1 first 70% of the time; 2,000 samples give a standard deviation of about 1%.
 	if p := float64(first["sip1.example.com."]) / 2000; p < 0.65 || p > 0.75 {
 		t.Errorf("sip1 first in %.3f of answers, want 0.70 ± 0.05", p)
+	}
+}
+
+// zoneUpstream answers like file does for example.com: the SRV answer of sipAnswer with the apex NS in
+// authority, and the SOA at the apex; it counts the SOA queries.
+func zoneUpstream(soaQueries *int) test.Handler {
+	return upstream(func(r *dns.Msg) *dns.Msg {
+		if r.Question[0].Qtype == dns.TypeSOA {
+			*soaQueries++
+			m := new(dns.Msg)
+			m.SetReply(r)
+			m.Answer = []dns.RR{test.SOA("example.com. 3600 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 60")}
+			return m
+		}
+		m := sipAnswer(r)
+		m.Ns = []dns.RR{test.NS("example.com. 300 IN NS ns.example.com.")}
+		return m
+	})
+}
+
+// TestNoDataCarriesSOA checks the nodata answer against RFC 2308: the zone's SOA in authority, with the
+// negative TTL no higher than the SOA minimum, min_ttl or the records' own TTL, no NS that would make it
+// look like a referral, and the SOA asked of the chain once, not once per query.
+func TestNoDataCarriesSOA(t *testing.T) {
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	soaQueries := 0
+	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, zoneUpstream(&soaQueries))
+	for range 3 {
+		m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+			t.Fatalf("rcode %s answer %v, want NOERROR and no records", dns.RcodeToString[m.Rcode], m.Answer)
+		}
+		if len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA || m.Ns[0].Header().Name != "example.com." {
+			t.Fatalf("authority = %v, want the zone's SOA alone", m.Ns)
+		}
+		if ttl := m.Ns[0].Header().Ttl; ttl != 5 {
+			t.Errorf("SOA TTL %d, want 5 (min_ttl, below the SOA's 3600 and minimum 60)", ttl)
+		}
+		if len(m.Extra) != 0 {
+			t.Errorf("additional = %v, want nothing (no NS, so no glue)", m.Extra)
+		}
+	}
+	if soaQueries != 1 {
+		t.Errorf("SOA asked %d times for 3 answers, want once", soaQueries)
+	}
+}
+
+func TestNoDataSOAWithLowMinimum(t *testing.T) {
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	low := upstream(func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if r.Question[0].Qtype == dns.TypeSOA {
+			m.Ns = []dns.RR{test.SOA("example.com. 3600 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 2")}
+			return m
+		}
+		return sipAnswer(r)
+	})
+	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, low)
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if len(m.Ns) != 1 || m.Ns[0].Header().Ttl != 2 {
+		t.Errorf("authority = %v, want the SOA from a negative reply, with TTL 2 (its minimum)", m.Ns)
+	}
+}
+
+// TestADClearedWhenChanged: AD says the answer is what the upstream validated (RFC 4035 §3.2.3); it stays
+// on a reordered answer and goes from one srvhealth changed.
+func TestADClearedWhenChanged(t *testing.T) {
+	ad := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.AuthenticatedData = true
+		return m
+	}
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	tests := []struct {
+		name   string
+		block  string
+		status map[string]health.Status
+		wantAD bool
+	}{
+		{"all up: reordered only", "", nil, true},
+		{"one dropped", "", map[string]health.Status{"sip1.example.com.": down}, false},
+		{"all down, serve_all serves them all", "", allDown, true},
+		{"all down, unavailable", "all_down unavailable", allDown, false},
+		{"all down, nodata", "all_down nodata", allDown, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHandler(t, "srvhealth example.com {\n"+tc.block+"\n}", &fakeView{status: tc.status}, upstream(ad))
+			m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+			if m.AuthenticatedData != tc.wantAD {
+				t.Errorf("AD = %v, want %v (answer %v)", m.AuthenticatedData, tc.wantAD, m.Answer)
+			}
+		})
+	}
+}
+
+// TestUnavailableTTLNeverRaised: the made-up "." record never lives longer than the records it replaces.
+func TestUnavailableTTLNeverRaised(t *testing.T) {
+	short := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		for _, rr := range m.Answer {
+			rr.Header().Ttl = 2
+		}
+		return m
+	}
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	h := newTestHandler(t, "srvhealth example.com {\nall_down unavailable\n}", &fakeView{status: allDown}, upstream(short))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 2 {
+		t.Errorf("answer %v, want the '.' record with the upstream's TTL 2, not min_ttl 5", m.Answer)
+	}
+}
+
+// TestNoAddressesInventedForCNAME: a CNAME target that is served (cname keep) gets no address records at
+// its own name; the addresses the monitor knows belong to the name the alias points to.
+func TestNoAddressesInventedForCNAME(t *testing.T) {
+	bare := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.Extra = nil
+		return m
+	}
+	st := map[string]health.Status{"sip1.example.com.": cname, "sip2.example.com.": up}
+	h := newTestHandler(t, "srvhealth example.com {\ncname keep\n}", &fakeView{status: st}, upstream(bare))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if got := targets(m); !slices.Contains(got, "sip1.example.com.") {
+		t.Fatalf("targets %v, want the CNAME target kept", got)
+	}
+	if e := extraNames(m); !slices.Equal(e, []string{"sip2.example.com. 192.0.2.1"}) {
+		t.Errorf("additional = %v, want only sip2's known address, nothing at the alias sip1", e)
 	}
 }
