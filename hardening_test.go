@@ -1,11 +1,8 @@
 package srvhealth_test
 
 import (
-	"crypto/ecdsa"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -239,33 +236,6 @@ func TestProbeScopeNeverContactsOutOfScope(t *testing.T) {
 	}
 }
 
-// writeKey generates a DNSSEC key for zone with flags (256 ZSK, 257 KSK) and writes it as K*.key and
-// K*.private into dir, the way dnssec-keygen does; it returns the key and the base path.
-func writeKey(t *testing.T, dir, zone string, flags uint16) (*dns.DNSKEY, string) {
-	t.Helper()
-	k := &dns.DNSKEY{
-		Hdr:       dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags:     flags,
-		Protocol:  3,
-		Algorithm: dns.ECDSAP256SHA256,
-	}
-	priv, err := k.Generate(256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := priv.(*ecdsa.PrivateKey); !ok {
-		t.Fatalf("generated key is %T", priv)
-	}
-	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, k.Algorithm, k.KeyTag()))
-	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return k, base
-}
-
 func exchangeMsg(t *testing.T, network, addr string, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
@@ -274,94 +244,6 @@ func exchangeMsg(t *testing.T, network, addr string, m *dns.Msg) *dns.Msg {
 		t.Fatalf("%s query %s: %v", network, m.Question[0].Name, err)
 	}
 	return r
-}
-
-// TestDNSSECSignedAnswerStaysWhole signs a zone on the fly with the dnssec plugin (a ZSK and a KSK from
-// files) and checks that once a target is down, a query without DO gets it filtered out, while a DO query
-// gets the whole SRV RRset with an RRSIG that verifies and is currently valid.
-func TestDNSSECSignedAnswerStaysWhole(t *testing.T) {
-	const zone = "signed-hard.test."
-	dir := t.TempDir()
-	zsk, zskBase := writeKey(t, dir, zone, 256)
-	_, kskBase := writeKey(t, dir, zone, 257)
-	live := tcpPeer(t, "127.0.0.1:0", false)
-	deadPort := freePort(t)
-	db := writeZone(t, `$ORIGIN signed-hard.test.
-$TTL 300
-@    IN SOA ns hostmaster 1 7200 3600 1209600 300
-@    IN NS  ns
-ns   IN A   127.0.0.1
-_sip._tcp IN SRV 10 50 `+portOf(live)+` live
-_sip._tcp IN SRV 10 50 `+deadPort+` dead
-live IN A   127.0.0.1
-dead IN A   127.0.0.1
-`)
-	s := corednstest.Start(t, `signed-hard.test:0 {
-		srvhealth {
-			probe _sip._tcp tcp
-			interval 100ms
-			timeout 50ms
-			fails 1
-		}
-		dnssec {
-			key file `+zskBase+` `+kskBase+`.key
-		}
-		file `+db+`
-	}`)
-	qname := "_sip._tcp." + zone
-	var plain *dns.Msg
-	if !eventually(t, 10*time.Second, func() bool {
-		plain = exchange(t, "udp", s.UDP, qname, dns.TypeSRV)
-		return slices.Equal(srvTargets(plain), []string{"live." + zone})
-	}) {
-		t.Fatalf("plain query: targets %v, want the dead one filtered out", srvTargets(plain))
-	}
-	for _, rr := range plain.Answer {
-		if rr.Header().Rrtype == dns.TypeRRSIG {
-			t.Errorf("plain query got a signature: %s", rr)
-		}
-	}
-
-	do := new(dns.Msg)
-	do.SetQuestion(qname, dns.TypeSRV)
-	do.SetEdns0(4096, true)
-	for _, network := range []string{"udp", "tcp"} {
-		addr := s.UDP
-		if network == "tcp" {
-			addr = s.TCP
-		}
-		signed := exchangeMsg(t, network, addr, do)
-		var srvs []dns.RR
-		var sig *dns.RRSIG
-		for _, rr := range signed.Answer {
-			switch rr := rr.(type) {
-			case *dns.SRV:
-				srvs = append(srvs, rr)
-			case *dns.RRSIG:
-				if rr.TypeCovered == dns.TypeSRV {
-					sig = rr
-				}
-			}
-		}
-		if got := srvTargets(signed); !slices.Equal(got, []string{"dead." + zone, "live." + zone}) {
-			t.Errorf("%s DO query: targets %v, want the whole signed RRset", network, got)
-		}
-		if sig == nil {
-			t.Fatalf("%s DO query: no RRSIG over the SRV RRset: %v", network, signed)
-		}
-		if sig.KeyTag != zsk.KeyTag() {
-			t.Errorf("%s DO query: RRSIG by key %d, want the ZSK %d", network, sig.KeyTag, zsk.KeyTag())
-		}
-		if err := sig.Verify(zsk, srvs); err != nil {
-			t.Errorf("%s DO query: RRSIG does not verify over the answer's SRV records: %v", network, err)
-		}
-		if !sig.ValidityPeriod(time.Now()) {
-			t.Errorf("%s DO query: RRSIG not valid now (inception %d, expiration %d)", network, sig.Inception, sig.Expiration)
-		}
-	}
-	if got := srvTargets(exchange(t, "udp", s.UDP, qname, dns.TypeSRV)); !slices.Equal(got, []string{"live." + zone}) {
-		t.Errorf("plain query after DO queries: targets %v, want the dead one filtered out", got)
-	}
 }
 
 // TestUpstreamOdditiesPassThrough sends the answers real zones have and clients choke on: an RRset too

@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnssec"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
@@ -52,8 +53,13 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(h.OnStartup)
 	c.OnShutdown(h.OnShutdown)
 
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	config := dnsserver.GetConfig(c)
+	config.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		h.Next = next
+		// The chain is built from its end, so a dnssec plugin after srvhealth is registered by now.
+		if d, ok := config.Handler("dnssec").(dnssec.Dnssec); ok {
+			h.signer = &d
+		}
 		return h
 	})
 	return nil

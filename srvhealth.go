@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/metadata"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
@@ -27,6 +28,7 @@ type Handler struct {
 	intn func(n int) int  // uniform random integer in [0, n); rand.IntN, or seeded in tests
 	now  func() time.Time // time.Now, or fixed in tests
 
+	signer  *dnssec.Dnssec  // the block's dnssec plugin, which signs what srvhealth changed; nil without one
 	monitor *health.Monitor // nil when view is a test fake
 	warm    *warmer
 	soa     soaCache // SOAs for the negative answers srvhealth makes
@@ -154,12 +156,13 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 	}
 	if signed {
 		if opt := req.IsEdns0(); opt != nil && opt.Do() {
-			// A subset of a signed RRset fails validation, but the order of an RRset is free (RFC 4034
-			// §6.3): reorder and keep everything.
+			if h.signer != nil {
+				if out, o, ok := h.resign(ctx, *h.signer, req, res, svc); ok {
+					return out, o
+				}
+			}
 			o.signed = true
-			order(srvs, h.intn)
-			res.Answer = replaceSRVs(res.Answer, srvs, false)
-			return res, o
+			return h.reorderSigned(res, srvs, svc), o
 		}
 	}
 
@@ -198,6 +201,25 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 	res.Answer = answer
 	res.Extra = fixAdditional(res.Extra, js, ttl, allDown)
 	return res, o
+}
+
+// reorderSigned serves an RRset signed elsewhere whole: a subset of it would fail validation, but its
+// order is free (RFC 4034 §6.3) and its TTL may be lowered (a validator takes the lesser of the TTL and the
+// RRSIG's original TTL, RFC 4035 §5.3.3), so it is reordered and its TTL capped as if every record were
+// served. Its targets are still registered, so they are probed for the answers that can be filtered.
+func (h *Handler) reorderSigned(res *dns.Msg, srvs []*dns.SRV, svc *Service) *dns.Msg {
+	js := h.judge(srvs, svc)
+	for i := range js {
+		js[i].served = true
+	}
+	ttl := healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
+	order(srvs, h.intn)
+	answer := replaceSRVs(res.Answer, srvs, false)
+	for i, rr := range answer {
+		answer[i] = capTTL(rr, ttl)
+	}
+	res.Answer = answer
+	return res
 }
 
 // srvRecords returns the SRV records of an answer srvhealth may change, and whether an RRSIG covers them;

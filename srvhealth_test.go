@@ -466,8 +466,8 @@ func TestDNSSECReorderOnly(t *testing.T) {
 		t.Errorf("RRSIG lost or moved: %v", m.Answer)
 	}
 	for _, rr := range m.Answer {
-		if rr.Header().Ttl != 300 {
-			t.Errorf("DO query: TTL of %s changed to %d; it is covered by the signature", rr.Header().Name, rr.Header().Ttl)
+		if rr.Header().Ttl != 30 {
+			t.Errorf("DO query: TTL of %s is %d, want it capped to max_ttl 30 (a validator takes the lesser of it and the RRSIG's original TTL)", rr.Header().Name, rr.Header().Ttl)
 		}
 	}
 

@@ -1,0 +1,157 @@
+package srvhealth
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/dnssec"
+	"github.com/coredns/coredns/plugin/pkg/cache"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/health"
+)
+
+// onlineSigner returns the dnssec plugin signing zone with a fresh ECDSA key, in front of next, and the
+// key's public half.
+func onlineSigner(t *testing.T, zone string, next test.Handler) (dnssec.Dnssec, *dns.DNSKEY) {
+	t.Helper()
+	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
+	priv, err := k.Generate(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(t.TempDir(), fmt.Sprintf("K%s+%03d+%05d", zone, k.Algorithm, k.KeyTag()))
+	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := dnssec.ParseKeyFile(base+".key", base+".private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dnssec.New([]string{zone}, []*dnssec.DNSKEY{key}, false, next, cache.New[[]dns.RR](100)), k
+}
+
+// verifyRRsets checks that every RRset of sec has an RRSIG by k that verifies and whose TTL is the
+// RRset's (the original TTL may be higher: a validator takes the lesser), and returns the types signed.
+func verifyRRsets(t *testing.T, k *dns.DNSKEY, sec []dns.RR) []uint16 {
+	t.Helper()
+	type set struct {
+		name string
+		typ  uint16
+	}
+	sets := map[set][]dns.RR{}
+	sigs := map[set]*dns.RRSIG{}
+	for _, rr := range sec {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			sigs[set{s.Hdr.Name, s.TypeCovered}] = s
+			continue
+		}
+		if rr.Header().Rrtype != dns.TypeOPT {
+			key := set{rr.Header().Name, rr.Header().Rrtype}
+			sets[key] = append(sets[key], rr)
+		}
+	}
+	var types []uint16
+	for key, rrs := range sets {
+		sig := sigs[key]
+		if sig == nil {
+			t.Errorf("%s %s RRset unsigned: %v", key.name, dns.TypeToString[key.typ], rrs)
+			continue
+		}
+		if err := sig.Verify(k, rrs); err != nil {
+			t.Errorf("RRSIG over %s %s does not verify: %v", key.name, dns.TypeToString[key.typ], err)
+		}
+		if ttl := rrs[0].Header().Ttl; sig.Hdr.Ttl != ttl || sig.OrigTtl < ttl {
+			t.Errorf("RRSIG over %s %s: TTL %d, original %d, records %d", key.name, dns.TypeToString[key.typ], sig.Hdr.Ttl, sig.OrigTtl, ttl)
+		}
+		if !slices.Contains(types, key.typ) {
+			types = append(types, key.typ)
+		}
+	}
+	slices.Sort(types)
+	return types
+}
+
+// TestOnlineSignedAnswerFiltered: with the block's dnssec plugin signing the zone, a DO query gets the
+// filtered, TTL-capped answer, signed anew, and it verifies.
+func TestOnlineSignedAnswerFiltered(t *testing.T) {
+	st := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": up}
+	signer, k := onlineSigner(t, "example.com.", upstream(sipAnswer))
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, signer)
+	h.signer = &signer
+	for range 3 { // the second and third answers come from dnssec's signature cache
+		m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+		got := targets(m)
+		slices.Sort(got)
+		if want := []string{"sip2.example.com.", "standby.example.com."}; !slices.Equal(got, want) {
+			t.Fatalf("targets %v, want %v", got, want)
+		}
+		if types := verifyRRsets(t, k, m.Answer); !slices.Equal(types, []uint16{dns.TypeSRV}) {
+			t.Errorf("signed types in answer %v, want SRV", types)
+		}
+		for _, rr := range m.Answer {
+			if rr.Header().Ttl > 30 {
+				t.Errorf("%s TTL %d, want at most max_ttl 30", dns.TypeToString[rr.Header().Rrtype], rr.Header().Ttl)
+			}
+		}
+		verifyRRsets(t, k, m.Extra)
+	}
+}
+
+// TestOnlineSignedNoData: the made-up negative answer is signed and provable (SOA and an NSEC that denies
+// SRV at the name, both signed).
+func TestOnlineSignedNoData(t *testing.T) {
+	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
+	soaQueries := 0
+	signer, k := onlineSigner(t, "example.com.", zoneUpstream(&soaQueries))
+	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, signer)
+	h.signer = &signer
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+		t.Fatalf("rcode %s answer %v, want NOERROR, empty", dns.RcodeToString[m.Rcode], m.Answer)
+	}
+	if types := verifyRRsets(t, k, m.Ns); !slices.Equal(types, []uint16{dns.TypeSOA, dns.TypeNSEC}) {
+		t.Fatalf("signed types in authority %v, want SOA and NSEC", types)
+	}
+	for _, rr := range m.Ns {
+		if n, ok := rr.(*dns.NSEC); ok && slices.Contains(n.TypeBitMap, dns.TypeSRV) {
+			t.Errorf("NSEC %s claims SRV exists", n)
+		}
+	}
+}
+
+// TestPreSignedReorderedAndCapped: an RRset signed by no dnssec plugin of the block stays whole, reordered
+// and with its TTL (and its RRSIG's) capped.
+func TestPreSignedReorderedAndCapped(t *testing.T) {
+	presigned := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.Answer = append(m.Answer, test.RRSIG("_sip._tcp.example.com. 300 IN RRSIG SRV 13 4 300 20261231000000 20261101000000 12345 example.com. c2lnbmF0dXJl"))
+		return m
+	}
+	st := map[string]health.Status{"sip1.example.com.": down}
+	other, _ := onlineSigner(t, "other.example.", upstream(presigned))
+	for _, signer := range []*dnssec.Dnssec{nil, &other} {
+		h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(presigned))
+		h.signer = signer
+		m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+		if got := targets(m); len(got) != 3 {
+			t.Errorf("signer %v: targets %v, want all 3", signer != nil, got)
+		}
+		for _, rr := range m.Answer {
+			if rr.Header().Ttl != 30 {
+				t.Errorf("%s TTL %d, want capped to 30", dns.TypeToString[rr.Header().Rrtype], rr.Header().Ttl)
+			}
+			if s, ok := rr.(*dns.RRSIG); ok && s.OrigTtl != 300 {
+				t.Errorf("RRSIG original TTL changed to %d", s.OrigTtl)
+			}
+		}
+	}
+}
