@@ -102,40 +102,93 @@ func healthTTL(js []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 
 	return uint32(d / time.Second)
 }
 
-// capTTL returns rr with its TTL lowered to at most ttl. A record that must change is copied: backends
-// such as file hand out records straight from their zone tree, so they must never be modified in place.
-// The copy is shallow (the rdata of these types is never modified by anyone), which saves an allocation
-// per address record on the hot path.
-func capTTL(rr dns.RR, ttl uint32) dns.RR {
-	if rr.Header().Ttl <= ttl {
+// capper lowers TTLs to at most ttl. A record that must change is copied: backends such as file hand out
+// records straight from their zone tree, so they must never be modified in place. The copies of the types
+// an answer is made of come from one batch per type, so capping an answer costs an allocation per record
+// type, not per record; they are shallow (nobody modifies the rdata of these types).
+type capper struct {
+	ttl   uint32
+	srvs  []dns.SRV
+	as    []dns.A
+	aaaas []dns.AAAA
+}
+
+func (c *capper) cap(rr dns.RR) dns.RR {
+	if rr.Header().Ttl <= c.ttl {
 		return rr
 	}
+	var h *dns.RR_Header
 	switch r := rr.(type) {
 	case *dns.SRV:
-		c := *r
-		c.Hdr.Ttl = ttl
-		return &c
+		c.srvs = grow(c.srvs)
+		c.srvs = append(c.srvs, *r)
+		rr, h = &c.srvs[len(c.srvs)-1], &c.srvs[len(c.srvs)-1].Hdr
 	case *dns.A:
-		c := *r
-		c.Hdr.Ttl = ttl
-		return &c
+		c.as = grow(c.as)
+		c.as = append(c.as, *r)
+		rr, h = &c.as[len(c.as)-1], &c.as[len(c.as)-1].Hdr
 	case *dns.AAAA:
-		c := *r
-		c.Hdr.Ttl = ttl
-		return &c
+		c.aaaas = grow(c.aaaas)
+		c.aaaas = append(c.aaaas, *r)
+		rr, h = &c.aaaas[len(c.aaaas)-1], &c.aaaas[len(c.aaaas)-1].Hdr
+	default:
+		rr = dns.Copy(rr)
+		h = rr.Header()
 	}
-	rr = dns.Copy(rr)
-	rr.Header().Ttl = ttl
+	h.Ttl = c.ttl
 	return rr
+}
+
+// grow returns a batch with room for one more copy: s itself, or a new batch when s is full (records
+// already handed out keep pointing into the old one).
+func grow[T any](s []T) []T { return room(s, 1) }
+
+// reserve makes room in the batches for the copies capping rrs may need, so that they take one
+// allocation per type of just the size needed.
+func (c *capper) reserve(rrs []dns.RR) {
+	var srvs, as, aaaas int
+	for _, rr := range rrs {
+		if rr.Header().Ttl <= c.ttl {
+			continue
+		}
+		switch rr.(type) {
+		case *dns.SRV:
+			srvs++
+		case *dns.A:
+			as++
+		case *dns.AAAA:
+			aaaas++
+		}
+	}
+	c.srvs = room(c.srvs, srvs)
+	c.as = room(c.as, as)
+	c.aaaas = room(c.aaaas, aaaas)
+}
+
+// room returns s, or a new batch when s has no room for n more.
+func room[T any](s []T, n int) []T {
+	if n == 0 || cap(s)-len(s) >= n {
+		return s
+	}
+	return make([]T, 0, n)
+}
+
+// capAll caps every record of rrs in place of the slice (not of the records).
+func (c *capper) capAll(rrs []dns.RR) {
+	c.reserve(rrs)
+	for i, rr := range rrs {
+		rrs[i] = c.cap(rr)
+	}
 }
 
 // fixAdditional returns the additional section for an answer that serves the records of js marked served:
 // address records of targets not served are removed, addresses the monitor knows to be down are removed,
 // and the known-up addresses of a served target are added when the backend sent none for it. Every other
 // record (OPT, glue of other names) stays as it was. With keepDown (serve_all when every target is down)
-// the addresses of down targets stay too, since those targets are served.
-func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns.RR {
-	out := make([]dns.RR, 0, len(extra))
+// the addresses of down targets stay too, since those targets are served. The section is appended to out,
+// its TTLs capped by c.
+func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown bool) []dns.RR {
+	c.reserve(extra)
 	for _, rr := range extra {
 		var ip []byte
 		switch a := rr.(type) {
@@ -166,7 +219,7 @@ func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns
 		case !target:
 			out = append(out, rr)
 		case served:
-			out = append(out, capTTL(rr, ttl))
+			out = append(out, c.cap(rr))
 		}
 	}
 	for i := range js {
@@ -177,7 +230,7 @@ func fixAdditional(extra []dns.RR, js []judged, ttl uint32, keepDown bool) []dns
 			continue
 		}
 		for _, a := range j.status.Up {
-			hdr := dns.RR_Header{Name: j.srv.Target, Class: dns.ClassINET, Ttl: ttl}
+			hdr := dns.RR_Header{Name: j.srv.Target, Class: dns.ClassINET, Ttl: c.ttl}
 			if a.Is4() {
 				hdr.Rrtype = dns.TypeA
 				out = append(out, &dns.A{Hdr: hdr, A: a.AsSlice()})

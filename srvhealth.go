@@ -193,13 +193,15 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 		}
 	}
 	order(kept, h.intn)
-	ttl := healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
-	answer := replaceSRVs(res.Answer, kept, signed)
-	for i, rr := range answer {
-		answer[i] = capTTL(rr, ttl)
-	}
+	c := capper{ttl: healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)}
+	// One buffer for both sections: the answer never grows, the additional section only by the addresses
+	// fixAdditional adds, which then take a buffer of their own.
+	buf := make([]dns.RR, 0, len(res.Answer)+len(res.Extra))
+	answer := appendReplaced(buf[:0:len(res.Answer)], res.Answer, kept, signed)
+	answer = answer[:len(answer):len(answer)] // whoever appends to the answer (dnssec) must not reach into Extra
+	c.capAll(answer)
+	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown)
 	res.Answer = answer
-	res.Extra = fixAdditional(res.Extra, js, ttl, allDown)
 	return res, o
 }
 
@@ -212,13 +214,10 @@ func (h *Handler) reorderSigned(res *dns.Msg, srvs []*dns.SRV, svc *Service) *dn
 	for i := range js {
 		js[i].served = true
 	}
-	ttl := healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
+	c := capper{ttl: healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)}
 	order(srvs, h.intn)
-	answer := replaceSRVs(res.Answer, srvs, false)
-	for i, rr := range answer {
-		answer[i] = capTTL(rr, ttl)
-	}
-	res.Answer = answer
+	res.Answer = replaceSRVs(res.Answer, srvs, false)
+	c.capAll(res.Answer)
 	return res
 }
 
@@ -287,7 +286,7 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 			Hdr:    dns.RR_Header{Name: srvs[0].Hdr.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl},
 			Target: ".",
 		})
-		res.Extra = fixAdditional(res.Extra, js, ttl, false)
+		res.Extra = fixAdditional(make([]dns.RR, 0, len(res.Extra)), res.Extra, js, &capper{ttl: ttl}, false)
 	}
 	return res
 }
@@ -296,7 +295,11 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 // order, after every other record (a CNAME chain leading to them). With dropSigs, RRSIGs over SRV go too:
 // they no longer cover the RRset and the client did not ask for them.
 func replaceSRVs(answer []dns.RR, srvs []*dns.SRV, dropSigs bool) []dns.RR {
-	out := make([]dns.RR, 0, len(answer))
+	return appendReplaced(make([]dns.RR, 0, len(answer)), answer, srvs, dropSigs)
+}
+
+// appendReplaced is replaceSRVs appending to out.
+func appendReplaced(out, answer []dns.RR, srvs []*dns.SRV, dropSigs bool) []dns.RR {
 	var sigs []dns.RR
 	for _, rr := range answer {
 		switch rr := rr.(type) {
