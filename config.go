@@ -63,6 +63,7 @@ type Config struct {
 	MaxTargets int
 	Expire     time.Duration
 	Warm       []string
+	Drain      []Drain
 	TLSVerify  bool
 	CAFile     string
 	// SIPFailCodes are the final SIP codes that fail a sip probe; nil means probe.DefaultSIPAccept's.

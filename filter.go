@@ -27,9 +27,10 @@ const (
 	DropDown
 	DropCNAME
 	DropNoAddress
+	DropDrained
 )
 
-var reasonNames = [...]string{Keep: "keep", DropDown: "down", DropCNAME: "cname", DropNoAddress: "no_address"}
+var reasonNames = [...]string{Keep: "keep", DropDown: "down", DropCNAME: "cname", DropNoAddress: "no_address", DropDrained: "drained"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -61,10 +62,15 @@ func verdict(st health.Status, known bool, cfg *Config) Reason {
 }
 
 // filter marks the records to serve (served) and reports whether the all-down policy applies: nothing
-// survived. Under serve_all it then serves the records dropped only for being down, or every record when
-// none of those is left either: failing open serves what there is.
+// survived. A drained target that is alive is served when nothing else alive is left: a drain moves
+// clients away, it does not take the service down. Under serve_all it then serves the records dropped
+// only for being down, or every record when none of those is left either: failing open serves what there
+// is.
 func filter(js []judged, policy Policy) (allDown bool) {
 	if pick(js, func(j *judged) bool { return j.reason == Keep }) {
+		return false
+	}
+	if pick(js, func(j *judged) bool { return j.reason == DropDrained }) {
 		return false
 	}
 	if policy == ServeAll && !pick(js, func(j *judged) bool { return j.reason == DropDown }) {

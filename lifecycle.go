@@ -52,6 +52,7 @@ func newHandler(cfg *Config) (*Handler, error) {
 
 // OnStartup starts the monitor and, with warm names, resolves and registers their targets.
 func (h *Handler) OnStartup() error {
+	applyDrains(h.cfg.Drain)
 	h.monitor.Start()
 	h.warm.start()
 	return nil
@@ -61,6 +62,7 @@ func (h *Handler) OnStartup() error {
 func (h *Handler) OnShutdown() error {
 	h.warm.stop()
 	h.monitor.Stop()
+	releaseDrains(h.cfg.Drain)
 	return nil
 }
 

@@ -266,6 +266,17 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			}
 			cfg.Warm = append(cfg.Warm, n)
 		}
+	case "drain":
+		if len(args) == 0 {
+			return c.Errf("drain: want at least one TARGET or TARGET:PORT")
+		}
+		for _, a := range args {
+			d, err := parseDrain(a)
+			if err != nil {
+				return c.Errf("drain: %v", err)
+			}
+			cfg.Drain = append(cfg.Drain, d)
+		}
 	case "sip_fail_codes":
 		if len(args) == 0 {
 			return c.Errf("sip_fail_codes: want one or more final SIP status codes (200-699)")

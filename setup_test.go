@@ -85,6 +85,9 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n scope ::ffff:10.0.0.0/104\n}", check: func(c *Config) bool {
 			return len(c.Scope.Prefixes) == 1 && c.Scope.Prefixes[0].String() == "10.0.0.0/8"
 		}},
+		{input: "srvhealth {\n drain sip1.example.com SIP2.example.com.:5061\n}", check: func(c *Config) bool {
+			return len(c.Drain) == 2 && c.Drain[0] == Drain{Target: "sip1.example.com."} && c.Drain[1] == Drain{Target: "sip2.example.com.", Port: 5061}
+		}},
 		{input: "srvhealth . {\n scope any\n}", check: func(c *Config) bool { return c.Scope.Any && c.Zones[0] == "." }},
 		{input: "srvhealth . {\n scope 192.0.2.0/24\n}", check: func(c *Config) bool { return len(c.Scope.Prefixes) == 1 }},
 
@@ -123,6 +126,10 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n expire 5s\n}", wantErr: "expire: 5s must not be below interval 10s"},
 		{input: "srvhealth {\n fails 2\n fails 3\n}", wantErr: "fails: property given twice"},
 		{input: "srvhealth\nsrvhealth", wantErr: "plugin can only be used once"},
+		{input: "srvhealth {\n drain\n}", wantErr: "drain: want at least one TARGET"},
+		{input: "srvhealth {\n drain sip1.example.com:sip\n}", wantErr: `drain: "sip" is not a port`},
+		{input: "srvhealth {\n drain sip1.example.com:70000\n}", wantErr: `drain: "70000" is not a port`},
+		{input: "srvhealth {\n drain :5060\n}", wantErr: `drain: "" is not a target name`},
 		{input: "srvhealth {\n max_ttl 10s\n min_ttl 500ms\n}", wantErr: "min_ttl: 500ms is below one second"},
 		{input: "srvhealth {\n services _sip._sctp\n}", wantErr: "services: _sip._sctp: no sip probe runs over sctp"},
 		{input: "srvhealth {\n services _xmpp-client._udp\n}", wantErr: "services: _xmpp-client._udp:"},

@@ -250,12 +250,17 @@ func (h *Handler) judge(srvs []*dns.SRV, svc *Service) []judged {
 	js := make([]judged, len(srvs))
 	for i, s := range srvs {
 		js[i].srv = s
-		if !h.inScope(s.Target) {
-			continue
+		target := strings.ToLower(s.Target)
+		if h.inScope(s.Target) {
+			k := health.Key{Target: target, Port: s.Port, Method: svc.Method}
+			js[i].status, js[i].known = h.view.Check(k, domain)
+			js[i].reason = verdict(js[i].status, js[i].known, h.cfg)
 		}
-		k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
-		js[i].status, js[i].known = h.view.Check(k, domain)
-		js[i].reason = verdict(js[i].status, js[i].known, h.cfg)
+		// A drain is the operator's word and holds for targets out of the probe scope too; a drained
+		// target that is also down is down, so that it is never the live fallback.
+		if js[i].reason == Keep && drained(h.cfg.Drain, target, s.Port) {
+			js[i].reason = DropDrained
+		}
 	}
 	return js
 }

@@ -642,3 +642,49 @@ func TestNoAddressesInventedForCNAME(t *testing.T) {
 		t.Errorf("additional = %v, want only sip2's known address, nothing at the alias sip1", e)
 	}
 }
+
+// TestDrain: a drained target leaves the answers while another live target remains, is the live fallback
+// when none does (rather than the all-down policy), and is never served for being drained while down.
+func TestDrain(t *testing.T) {
+	tests := []struct {
+		name   string
+		block  string
+		status map[string]health.Status
+		want   []string // targets, sorted
+	}{
+		{"drained target out", "drain sip1.example.com", nil, []string{"sip2.example.com.", "standby.example.com."}},
+		{"port must match", "drain sip1.example.com:5061", nil, []string{"sip1.example.com.", "sip2.example.com.", "standby.example.com."}},
+		{"drained on its port", "drain sip1.example.com:5060 standby.example.com", nil, []string{"sip2.example.com."}},
+		{"drained live target is the fallback", "drain sip1.example.com\nall_down nodata",
+			map[string]health.Status{"sip2.example.com.": down, "standby.example.com.": down}, []string{"sip1.example.com."}},
+		{"drained dead target is not", "drain sip1.example.com\nall_down nodata",
+			map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHandler(t, "srvhealth example.com {\n"+tc.block+"\n}", &fakeView{status: tc.status}, upstream(sipAnswer))
+			got := targets(serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false))
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("targets %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDrainOutOfScope: a drain holds for a target that is never probed.
+func TestDrainOutOfScope(t *testing.T) {
+	foreign := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{
+			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip.provider.net."),
+			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip1.example.com."),
+		}
+		return m
+	}
+	h := newTestHandler(t, "srvhealth example.com {\ndrain sip.provider.net\n}", &fakeView{}, upstream(foreign))
+	if got := targets(serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)); !slices.Equal(got, []string{"sip1.example.com."}) {
+		t.Errorf("targets %v, want the drained out-of-scope target gone", got)
+	}
+}

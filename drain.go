@@ -1,0 +1,94 @@
+package srvhealth
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Drain is one target taken out of the answers on purpose, for maintenance: the Corefile says so, and a
+// reload applies it. A drained target is still probed, so its state is known the moment the drain ends.
+type Drain struct {
+	Target string // lower case, fully qualified
+	Port   uint16 // 0: every port
+}
+
+func (d Drain) String() string {
+	if d.Port == 0 {
+		return d.Target
+	}
+	return d.Target + ":" + strconv.Itoa(int(d.Port))
+}
+
+// parseDrain reads TARGET[:PORT].
+func parseDrain(s string) (Drain, error) {
+	name, port := s, ""
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		name, port = s[:i], s[i+1:]
+	}
+	if _, ok := dns.IsDomainName(name); !ok || name == "" || name == "." {
+		return Drain{}, fmt.Errorf("%q is not a target name", name)
+	}
+	d := Drain{Target: strings.ToLower(plugin.Name(name).Normalize())}
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return Drain{}, fmt.Errorf("%q is not a port (1-65535)", port)
+		}
+		d.Port = uint16(n)
+	}
+	return d, nil
+}
+
+// drained reports whether the record for target:port is drained; target is lower case.
+func drained(drains []Drain, target string, port uint16) bool {
+	for _, d := range drains {
+		if d.Target == target && (d.Port == 0 || d.Port == port) {
+			return true
+		}
+	}
+	return false
+}
+
+var drainedGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	Namespace: plugin.Namespace,
+	Subsystem: pluginName,
+	Name:      "drained",
+	Help:      "Targets drained by configuration (1), by target and port (0: every port).",
+}, []string{"target", "port"})
+
+// drainRefs counts the running instances that drain each target, so that the old instance of a reload,
+// which stops after the new one started, does not delete the series of a drain the new one keeps.
+var drainRefs = struct {
+	sync.Mutex
+	n map[Drain]int
+}{n: map[Drain]int{}}
+
+// applyDrains reports the drains of a starting instance (metric, one log line each).
+func applyDrains(drains []Drain) {
+	drainRefs.Lock()
+	defer drainRefs.Unlock()
+	for _, d := range drains {
+		drainRefs.n[d]++
+		drainedGauge.WithLabelValues(d.Target, strconv.Itoa(int(d.Port))).Set(1)
+		log.Infof("target %s drained by configuration: out of the answers while a live target remains, still probed", d)
+	}
+}
+
+// releaseDrains undoes applyDrains for a stopping instance.
+func releaseDrains(drains []Drain) {
+	drainRefs.Lock()
+	defer drainRefs.Unlock()
+	for _, d := range drains {
+		if drainRefs.n[d]--; drainRefs.n[d] <= 0 {
+			delete(drainRefs.n, d)
+			drainedGauge.DeleteLabelValues(d.Target, strconv.Itoa(int(d.Port)))
+		}
+	}
+}
