@@ -61,6 +61,7 @@ func (h *Handler) OnStartup() error {
 // OnShutdown stops the warm-up and the monitor and waits for every goroutine they started.
 func (h *Handler) OnShutdown() error {
 	h.warm.stop()
+	h.services.close()
 	h.monitor.Stop()
 	releaseDrains(h.cfg.Drain)
 	return nil
@@ -131,7 +132,7 @@ func (w *warmer) run(ctx context.Context) {
 func (w *warmer) observe(ctx context.Context, r chainResolver) (keys []health.Key, complete bool) {
 	complete = true
 	for _, name := range w.h.cfg.Warm {
-		svc := w.h.match(&dns.Msg{Question: []dns.Question{{Name: name, Qtype: dns.TypeSRV, Qclass: dns.ClassINET}}})
+		svc := w.h.cfg.match(name)
 		if svc == nil {
 			continue
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
-	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/probe"
 )
@@ -337,9 +336,8 @@ func finish(c *caddy.Controller, cfg *Config, pend *pending) error {
 			return err
 		}
 	}
-	probeless := &Handler{cfg: cfg}
 	for _, n := range cfg.Warm {
-		if probeless.match(&dns.Msg{Question: []dns.Question{{Name: n, Qtype: dns.TypeSRV}}}) == nil {
+		if cfg.match(n) == nil {
 			return c.Errf("warm: %s is not a configured service under this block's zones", n)
 		}
 	}

@@ -28,10 +28,11 @@ type Handler struct {
 	intn func(n int) int  // uniform random integer in [0, n); rand.IntN, or seeded in tests
 	now  func() time.Time // time.Now, or fixed in tests
 
-	signer  *dnssec.Dnssec  // the block's dnssec plugin, which signs what srvhealth changed; nil without one
-	monitor *health.Monitor // nil when view is a test fake
-	warm    *warmer
-	soa     soaCache // SOAs for the negative answers srvhealth makes
+	signer   *dnssec.Dnssec  // the block's dnssec plugin, which signs what srvhealth changed; nil without one
+	monitor  *health.Monitor // nil when view is a test fake
+	warm     *warmer
+	soa      soaCache // SOAs for the negative answers srvhealth makes
+	services srvSets  // the targets behind the SRV names NAPTR records point at
 }
 
 // Name implements plugin.Handler.
@@ -39,26 +40,33 @@ func (h *Handler) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	svc := h.match(r)
-	if svc == nil {
-		return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
+	if svc := h.srvQuery(r); svc != nil {
+		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
+		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
 	}
-	rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
-	return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+	if h.naptrQuery(r) {
+		rw := &naptrWriter{ResponseWriter: w, h: h, req: r, ctx: ctx}
+		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+	}
+	return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
 }
 
-// match returns the configured service an SRV query is for, or nil when the query is not ours. It does not
-// allocate: it runs on every query.
-func (h *Handler) match(r *dns.Msg) *Service {
+// srvQuery returns the configured service an SRV query is for, or nil when the query is not one.
+func (h *Handler) srvQuery(r *dns.Msg) *Service {
 	if len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeSRV {
 		return nil
 	}
-	name := r.Question[0].Name
-	if !underZones(name, h.cfg.Zones) {
+	return h.cfg.match(r.Question[0].Name)
+}
+
+// match returns the configured service an SRV name under the zones is for, or nil. It does not allocate:
+// it runs on every SRV query.
+func (c *Config) match(name string) *Service {
+	if !underZones(name, c.Zones) {
 		return nil
 	}
-	for i := range h.cfg.Services {
-		s := &h.cfg.Services[i]
+	for i := range c.Services {
+		s := &c.Services[i]
 		if len(name) > len(s.Label) && strings.EqualFold(name[:len(s.Label)], s.Label) {
 			return s
 		}
@@ -362,7 +370,7 @@ type infoKey struct{}
 // Metadata implements metadata.Provider: srvhealth/dropped is the number of records dropped from this
 // reply, srvhealth/policy the all-down policy applied (empty when none was).
 func (h *Handler) Metadata(ctx context.Context, state request.Request) context.Context {
-	if h.match(state.Req) == nil {
+	if h.srvQuery(state.Req) == nil {
 		return ctx
 	}
 	info := &requestInfo{}

@@ -1,0 +1,273 @@
+package srvhealth
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/srvhealth/srvhealth/health"
+)
+
+// NAPTR, RFC 3263 §4.1. SIP clients that do the full RFC 3263 lookup (Asterisk/PJSIP, SBCs, carrier
+// equipment) ask NAPTR first and take the transport of the most preferred record they support, e.g.
+// "SIPS+D2T" -> _sips._tcp. When every target behind that SRV name is down they still pick it and fail.
+// srvhealth drops such records, unless that would leave none: the SRV names are resolved through the
+// chain in the background, their targets join the monitor, and the query path only reads their state.
+
+var naptrDroppedCount = promauto.NewCounterVec(prometheus.CounterOpts{
+	Namespace: plugin.Namespace,
+	Subsystem: pluginName,
+	Name:      "naptr_dropped_total",
+	Help:      "Counter of NAPTR records dropped from answers because every target of their SRV replacement was down.",
+}, []string{"server"})
+
+// naptrQuery reports whether r is a NAPTR query under the zones.
+func (h *Handler) naptrQuery(r *dns.Msg) bool {
+	return len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeNAPTR && underZones(r.Question[0].Name, h.cfg.Zones)
+}
+
+// naptrWriter rewrites the next plugin's NAPTR answer on its way to the client.
+type naptrWriter struct {
+	dns.ResponseWriter
+	h   *Handler
+	req *dns.Msg
+	ctx context.Context
+}
+
+// WriteMsg implements dns.ResponseWriter.
+func (w *naptrWriter) WriteMsg(res *dns.Msg) error {
+	out, dropped := w.h.rewriteNAPTR(w.req, res)
+	if dropped > 0 {
+		naptrDroppedCount.WithLabelValues(metrics.WithServer(w.ctx)).Add(float64(dropped))
+	}
+	return w.ResponseWriter.WriteMsg(out)
+}
+
+// rewriteNAPTR drops the NAPTR records whose replacement is the SRV name of a configured service whose
+// every target is down, unless none would be left; it caps the TTL as for SRV answers when a record
+// points at a monitored service. The order and preference fields are never touched. It returns the
+// answer and the number of records dropped.
+func (h *Handler) rewriteNAPTR(req, res *dns.Msg) (*dns.Msg, int) {
+	if res == nil || res.Rcode != dns.RcodeSuccess || res.Truncated {
+		return res, 0
+	}
+	naptrs, signed := 0, false
+	for _, rr := range res.Answer {
+		switch rr := rr.(type) {
+		case *dns.NAPTR:
+			naptrs++
+		case *dns.RRSIG:
+			signed = signed || rr.TypeCovered == dns.TypeNAPTR
+		}
+	}
+	if naptrs == 0 {
+		return res, 0
+	}
+	if opt := req.IsEdns0(); signed && opt != nil && opt.Do() {
+		return res, 0 // a subset of a signed RRset fails validation
+	}
+
+	now := h.now()
+	soonest := now.Add(h.cfg.MaxTTL)
+	var dead []string // replacements whose services are down
+	monitored := false
+	for _, rr := range res.Answer {
+		n, ok := rr.(*dns.NAPTR)
+		if !ok {
+			continue
+		}
+		svc := h.cfg.match(n.Replacement)
+		if svc == nil {
+			continue
+		}
+		monitored = true
+		down, until := h.services.dead(h, n.Replacement, svc)
+		if down {
+			dead = append(dead, strings.ToLower(n.Replacement))
+		}
+		if !until.IsZero() && until.Before(soonest) {
+			soonest = until
+		}
+	}
+	if !monitored {
+		return res, 0
+	}
+	isDead := func(rr dns.RR) bool {
+		n, ok := rr.(*dns.NAPTR)
+		return ok && containsFold(dead, n.Replacement)
+	}
+	if len(dead) > 0 {
+		kept := 0
+		for _, rr := range res.Answer {
+			if _, ok := rr.(*dns.NAPTR); ok && !isDead(rr) {
+				kept++
+			}
+		}
+		if kept == 0 {
+			return res, 0 // every transport is down: the client's own failover is all that is left
+		}
+	}
+	c := capper{ttl: uint32(max(soonest.Sub(now), h.cfg.MinTTL) / time.Second)}
+	answer := make([]dns.RR, 0, len(res.Answer))
+	dropped := 0
+	for _, rr := range res.Answer {
+		if isDead(rr) {
+			dropped++
+			continue
+		}
+		answer = append(answer, rr)
+	}
+	c.capAll(answer)
+	res.Answer = answer
+	if dropped > 0 {
+		res.AuthenticatedData = false // RFC 4035 §3.2.3: not the RRset the upstream validated
+		// RFC 3403 additional-section processing may have added the SRV records of the replacements.
+		extra := make([]dns.RR, 0, len(res.Extra))
+		for _, rr := range res.Extra {
+			if s, ok := rr.(*dns.SRV); ok && containsFold(dead, s.Hdr.Name) {
+				continue
+			}
+			extra = append(extra, rr)
+		}
+		res.Extra = extra
+	}
+	return res, dropped
+}
+
+func containsFold(list []string, s string) bool {
+	for _, l := range list {
+		if strings.EqualFold(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// srvSets knows, per SRV name that NAPTR records point at, the monitor keys of its targets. It learns them
+// by resolving the name through the chain in the background, again every interval while it is asked for;
+// the query path never waits for that. The zero value is ready; stop ends the resolutions in flight.
+type srvSets struct {
+	m    sync.Map // lower-case SRV name -> *srvSet
+	n    atomic.Int64
+	bg   sync.WaitGroup
+	mu   sync.Mutex // guards ctx, cancel and stopped
+	ctx  context.Context
+	stop context.CancelFunc
+	done bool
+}
+
+type srvSet struct {
+	keys atomic.Pointer[[]health.Key] // nil before the first resolution
+	due  atomic.Int64                 // unix nanoseconds of the next resolution
+	busy atomic.Bool                  // a resolution is in flight
+}
+
+// dead reports whether every target of the SRV name is known and dropped (down, CNAME, no address), and
+// the soonest time one of them could change state.
+func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) {
+	set := s.get(h, name, svc)
+	if set == nil {
+		return false, time.Time{}
+	}
+	keys := set.keys.Load()
+	if keys == nil || len(*keys) == 0 {
+		return false, time.Time{}
+	}
+	domain := serviceDomain(name)
+	var until time.Time
+	down := true
+	for _, k := range *keys {
+		st, known := h.view.Check(k, domain)
+		if !st.Until.IsZero() && (until.IsZero() || st.Until.Before(until)) {
+			until = st.Until
+		}
+		if verdict(st, known, h.cfg) == Keep {
+			down = false
+		}
+	}
+	return down, until
+}
+
+// get returns the set of name, starting its resolution when it is new or due; nil when the table is full.
+func (s *srvSets) get(h *Handler, name string, svc *Service) *srvSet {
+	key := strings.ToLower(name)
+	v, ok := s.m.Load(key)
+	if !ok {
+		if s.n.Load() >= int64(h.cfg.MaxTargets) {
+			return nil
+		}
+		v, ok = s.m.LoadOrStore(key, &srvSet{})
+		if !ok {
+			s.n.Add(1)
+		}
+	}
+	set := v.(*srvSet)
+	if now := h.now().UnixNano(); now >= set.due.Load() && set.busy.CompareAndSwap(false, true) {
+		if !s.spawn(func(ctx context.Context) { s.resolve(ctx, h, key, svc, set) }) {
+			set.busy.Store(false)
+		}
+	}
+	return set
+}
+
+// spawn runs f in a goroutine that stop waits for; false once stopped.
+func (s *srvSets) spawn(f func(context.Context)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return false
+	}
+	if s.ctx == nil {
+		s.ctx, s.stop = context.WithCancel(context.Background())
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f(s.ctx)
+	}()
+	return true
+}
+
+// close cancels the resolutions in flight and waits for them.
+func (s *srvSets) close() {
+	s.mu.Lock()
+	s.done = true
+	if s.stop != nil {
+		s.stop()
+	}
+	s.mu.Unlock()
+	s.bg.Wait()
+}
+
+// resolve asks the chain for name's SRV records and registers their in-scope targets with the monitor.
+// A failed resolution keeps what was known and is tried again after one interval.
+func (s *srvSets) resolve(ctx context.Context, h *Handler, name string, svc *Service, set *srvSet) {
+	defer set.busy.Store(false)
+	defer set.due.Store(h.now().Add(h.cfg.Interval).UnixNano())
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	m, err := chainResolver{next: func() plugin.Handler { return h.Next }}.query(ctx, name, dns.TypeSRV)
+	if err != nil || m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return
+	}
+	keys := []health.Key{}
+	domain := serviceDomain(name)
+	for _, rr := range m.Answer {
+		srv, ok := rr.(*dns.SRV)
+		if !ok || srv.Target == "." || !h.inScope(srv.Target) {
+			continue
+		}
+		k := health.Key{Target: strings.ToLower(srv.Target), Port: srv.Port, Method: svc.Method}
+		h.view.Check(k, domain) // registers the target for probing
+		keys = append(keys, k)
+	}
+	set.keys.Store(&keys)
+}

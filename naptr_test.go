@@ -1,0 +1,131 @@
+package srvhealth
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/health"
+)
+
+// naptrZone answers like a SIP provider's zone: three transports by NAPTR, each an SRV name with its own
+// target, and the targets' addresses.
+func naptrZone(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	switch q := r.Question[0]; {
+	case q.Qtype == dns.TypeNAPTR && q.Name == "example.com.":
+		m.Answer = []dns.RR{
+			test.NAPTR(`example.com. 5 IN NAPTR 10 50 "s" "SIPS+D2T" "" _sips._tcp.example.com.`),
+			test.NAPTR(`example.com. 5 IN NAPTR 20 50 "s" "SIP+D2T" "" _sip._tcp.example.com.`),
+			test.NAPTR(`example.com. 5 IN NAPTR 30 50 "s" "SIP+D2U" "" _sip._udp.example.com.`),
+		}
+		m.Extra = []dns.RR{test.SRV("_sips._tcp.example.com. 5 IN SRV 0 0 5061 tls.example.com.")}
+	case q.Qtype == dns.TypeSRV && q.Name == "_sips._tcp.example.com.":
+		m.Answer = []dns.RR{test.SRV("_sips._tcp.example.com. 300 IN SRV 0 0 5061 tls.example.com.")}
+	case q.Qtype == dns.TypeSRV && q.Name == "_sip._tcp.example.com.":
+		m.Answer = []dns.RR{test.SRV("_sip._tcp.example.com. 300 IN SRV 0 0 5060 tcp.example.com.")}
+	case q.Qtype == dns.TypeSRV && q.Name == "_sip._udp.example.com.":
+		m.Answer = []dns.RR{test.SRV("_sip._udp.example.com. 300 IN SRV 0 0 5060 udp.example.com.")}
+	default:
+		m.Rcode = dns.RcodeNameError
+	}
+	return m
+}
+
+func naptrServices(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		if n, ok := rr.(*dns.NAPTR); ok {
+			out = append(out, n.Service)
+		}
+	}
+	return out
+}
+
+// naptrAfterResolution asks until the background resolution of the SRV names has registered their
+// targets (or 5 s pass) and returns the last answer.
+func naptrAfterResolution(t *testing.T, h *Handler, v *fakeView, want int) *dns.Msg {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := serve(t, h, "example.com.", dns.TypeNAPTR, false)
+		v.mu.Lock()
+		n := len(v.observed)
+		v.mu.Unlock()
+		if n >= want || time.Now().After(deadline) {
+			return serve(t, h, "example.com.", dns.TypeNAPTR, false)
+		}
+		_ = m
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestNAPTRDropsDeadTransport(t *testing.T) {
+	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down, "tcp.example.com.": up, "udp.example.com.": up}}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(naptrZone))
+	t.Cleanup(h.services.close)
+
+	req := new(dns.Msg).SetQuestion("example.com.", dns.TypeNAPTR)
+	first := serve(t, h, "example.com.", dns.TypeNAPTR, false)
+	if got := naptrServices(first); len(got) != 3 {
+		t.Errorf("before the SRV names are resolved: %v, want all three (unknown counts as up)", got)
+	}
+	m := naptrAfterResolution(t, h, v, 3)
+	if got := naptrServices(m); !slices.Equal(got, []string{"SIP+D2T", "SIP+D2U"}) {
+		t.Fatalf("NAPTR services %v, want the TLS one dropped", got)
+	}
+	for _, rr := range m.Answer {
+		if n := rr.(*dns.NAPTR); n.Order == 10 {
+			t.Errorf("order fields changed: %v", m.Answer)
+		}
+	}
+	if len(m.Extra) != 0 {
+		t.Errorf("additional %v, want the dropped replacement's SRV gone", m.Extra)
+	}
+	_ = req
+}
+
+func TestNAPTRAllAliveUnchanged(t *testing.T) {
+	v := &fakeView{status: map[string]health.Status{"tls.example.com.": up, "tcp.example.com.": up, "udp.example.com.": up}}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(naptrZone))
+	t.Cleanup(h.services.close)
+	req := new(dns.Msg).SetQuestion("example.com.", dns.TypeNAPTR)
+	want, _ := naptrZone(req).Pack()
+	naptrAfterResolution(t, h, v, 3)
+	got, _ := serveReq(t, h, req).Pack()
+	if string(got) != string(want) {
+		t.Errorf("answer changed with every transport alive:\n got %x\nwant %x", got, want)
+	}
+}
+
+func TestNAPTREveryTransportDeadPassesThrough(t *testing.T) {
+	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down, "tcp.example.com.": down, "udp.example.com.": down}}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(naptrZone))
+	t.Cleanup(h.services.close)
+	m := naptrAfterResolution(t, h, v, 3)
+	if got := naptrServices(m); len(got) != 3 {
+		t.Errorf("NAPTR services %v, want all three when every one is down", got)
+	}
+}
+
+func TestNAPTRSignedLeftWhole(t *testing.T) {
+	signed := func(r *dns.Msg) *dns.Msg {
+		m := naptrZone(r)
+		if r.Question[0].Qtype == dns.TypeNAPTR {
+			m.Answer = append(m.Answer, test.RRSIG("example.com. 5 IN RRSIG NAPTR 13 2 5 20261231000000 20261101000000 12345 example.com. c2lnbmF0dXJl"))
+		}
+		return m
+	}
+	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down}}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(signed))
+	t.Cleanup(h.services.close)
+	naptrAfterResolution(t, h, v, 0)
+	h.services.get(h, "_sips._tcp.example.com.", h.cfg.match("_sips._tcp.example.com."))
+	if m := serve(t, h, "example.com.", dns.TypeNAPTR, true); len(naptrServices(m)) != 3 {
+		t.Errorf("signed DO answer: %v, want it whole", naptrServices(m))
+	}
+}
