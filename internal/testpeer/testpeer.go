@@ -1,9 +1,10 @@
-// Package testpeer runs real SIP and XMPP servers (Kamailio, Prosody) on loopback for tests.
+// Package testpeer runs real SIP and XMPP servers (Kamailio, baresip, Prosody, ejabberd) on loopback for
+// tests.
 //
 // Each server gets its configuration, certificate and log in a t.TempDir(), runs in the foreground in
 // its own process group, and is stopped by that group's id when the test ends. Ports default to free
 // ones, so tests in different packages can run at the same time. A test whose server is not installed
-// is skipped; CI installs both.
+// is skipped, naming the Debian package; CI installs them all.
 package testpeer
 
 import (
@@ -21,8 +22,8 @@ import (
 	"time"
 )
 
-// Timeouts for a server to come up and to go away. Both servers start in well under a second; the
-// margin is for a loaded CI machine.
+// Timeouts for a server to come up and to go away. Kamailio, Prosody and baresip start in well under a
+// second, ejabberd (an Erlang VM) in about two; the margin is for a loaded CI machine.
 const (
 	startTimeout = 15 * time.Second
 	stopTimeout  = 5 * time.Second
@@ -31,11 +32,12 @@ const (
 // Peer is a server process. Start and Stop may be called repeatedly (to take a server away and bring
 // it back in end-to-end tests) but only from the test's goroutine, as they call t.Fatal.
 type Peer struct {
-	Name string // "kamailio" or "prosody"
+	Name string // "kamailio", "prosody", "ejabberd", "baresip"
 	Dir  string // holds the configuration, certificates and log
 
 	t       testing.TB
 	argv    []string
+	env     []string // added to the test's environment
 	ready   []string // TCP addresses that accept once the server is up
 	logPath string
 
@@ -72,6 +74,9 @@ func (p *Peer) Start() {
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Dir = p.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	// Its own process group, so Stop reaches the children Kamailio forks; and killed with us if the
 	// test binary dies before its cleanups run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
