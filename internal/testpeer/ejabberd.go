@@ -72,9 +72,9 @@ func Ejabberd(t testing.TB, cfg EjabberdConfig) *EjabberdPeer {
 		Domain:       cfg.Domain,
 		Cert:         NewCert(t, CertSpec{Names: []string{cfg.Domain}, Dir: dir}),
 	}
-	// s2s_use_starttls optional: the default; said here because a probe only gets as far as the features,
-	// where "required" would add <required/> and change nothing else. No access rules or accounts: the
-	// probes never authenticate.
+	// s2s_use_starttls optional, as a federating server has it: s2s then offers STARTTLS as Prosody's
+	// does. ejabberd's default (false) offers none, and "required" adds <required/>; either way a probe
+	// gets its stream features. No access rules or accounts: the probes never authenticate.
 	conf := fmt.Sprintf(`hosts:
   - %[1]s
 loglevel: info
