@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -118,26 +117,14 @@ func TestEjabberdStopStart(t *testing.T) {
 	}
 }
 
-// streamFeatures opens an XMPP stream to domain and returns what the server sent up to its features.
+// streamFeatures is xmppFeatures within 5 s, failing the test on an error.
 func streamFeatures(t *testing.T, addr, ns, domain string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	got, err := xmppFeatures(addr, ns, domain, time.Now().Add(5*time.Second))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stream to %s at %s: %v", domain, addr, err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='%s' xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", domain, ns)
-	var got []byte
-	buf := make([]byte, 4096)
-	for !strings.Contains(string(got), "</stream:features>") && len(got) < 64<<10 {
-		n, err := c.Read(buf)
-		got = append(got, buf[:n]...)
-		if err != nil {
-			break
-		}
-	}
-	return string(got)
+	return got
 }
 
 // epmdsOf returns the pids of epmd processes started from a peer whose HOME is dir. An Erlang VM given a
