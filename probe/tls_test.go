@@ -2,6 +2,7 @@ package probe
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -86,7 +87,17 @@ func TestTLSFailures(t *testing.T) {
 			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
 			silent(c)
 		}},
-		{name: "closed", reason: "connection closed", handle: func(net.Conn) {}},
+		// A server that hangs up is seen as a close (FIN) only when it read everything we sent; a close
+		// with our ClientHello still unread makes its kernel send a reset instead. Each fake settles that
+		// order itself, so that neither reason depends on which side the scheduler runs first.
+		{name: "closed", reason: "connection closed", handle: func(c net.Conn) { readClientHello(c) }},
+		{name: "reset", reason: "connection reset", handle: func(c net.Conn) {
+			readClientHello(c)
+			c.(*net.TCPConn).SetLinger(0) // close with RST
+		}},
+		{name: "closed unread", reason: "connection reset", handle: func(c net.Conn) {
+			c.Read(make([]byte, 1)) // the ClientHello has arrived; leave the rest unread
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +112,17 @@ func TestTLSFailures(t *testing.T) {
 	if r.Up || r.Reason != "connection refused" {
 		t.Errorf("closed port: got up=%v reason %q, want connection refused", r.Up, r.Reason)
 	}
+}
+
+// readClientHello reads the first TLS record, the client's whole ClientHello, so that nothing we sent
+// is left unread when the fake closes.
+func readClientHello(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var h [5]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil {
+		return
+	}
+	io.CopyN(io.Discard, c, int64(h[3])<<8|int64(h[4]))
 }
 
 // Without a domain, SNI falls back to the SRV target.

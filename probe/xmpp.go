@@ -64,7 +64,7 @@ func (p *xmppProber) probe(ctx context.Context, t Target) Result {
 
 // streamHeader is the initial stream header (RFC 6120 section 4.7): 'to' is the service domain. There
 // is no 'from': a client does not know its JID before authenticating, and for server-to-server it is
-// only a SHOULD (section 4.7.1), which Prosody does not insist on before sending features.
+// only a SHOULD (section 4.7.1), which neither Prosody nor ejabberd insists on before sending features.
 func streamHeader(ns, to string) string {
 	var b strings.Builder
 	b.WriteString("<?xml version='1.0'?><stream:stream to='")

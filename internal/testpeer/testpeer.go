@@ -1,9 +1,10 @@
-// Package testpeer runs real SIP and XMPP servers (Kamailio, Prosody) on loopback for tests.
+// Package testpeer runs real SIP and XMPP servers (Kamailio, baresip, Prosody, ejabberd) on loopback for
+// tests.
 //
 // Each server gets its configuration, certificate and log in a t.TempDir(), runs in the foreground in
 // its own process group, and is stopped by that group's id when the test ends. Ports default to free
 // ones, so tests in different packages can run at the same time. A test whose server is not installed
-// is skipped; CI installs both.
+// is skipped, naming the Debian package; CI installs them all.
 package testpeer
 
 import (
@@ -21,8 +22,8 @@ import (
 	"time"
 )
 
-// Timeouts for a server to come up and to go away. Both servers start in well under a second; the
-// margin is for a loaded CI machine.
+// Timeouts for a server to come up and to go away. Kamailio, Prosody and baresip start in well under a
+// second, ejabberd (an Erlang VM) in about two; the margin is for a loaded CI machine.
 const (
 	startTimeout = 15 * time.Second
 	stopTimeout  = 5 * time.Second
@@ -31,13 +32,18 @@ const (
 // Peer is a server process. Start and Stop may be called repeatedly (to take a server away and bring
 // it back in end-to-end tests) but only from the test's goroutine, as they call t.Fatal.
 type Peer struct {
-	Name string // "kamailio" or "prosody"
+	Name string // "kamailio", "prosody", "ejabberd", "baresip"
 	Dir  string // holds the configuration, certificates and log
 
-	t       testing.TB
-	argv    []string
-	ready   []string // TCP addresses that accept once the server is up
-	logPath string
+	t     testing.TB
+	argv  []string
+	env   []string // added to the test's environment
+	ready []string // TCP addresses that accept once the server is up
+	// serving, when set, is polled after the ready addresses accept, until it returns nil or deadline
+	// passes: a server that opens its ports before it can answer on them says here when it can.
+	serving      func(deadline time.Time) error
+	startTimeout time.Duration
+	logPath      string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -45,7 +51,7 @@ type Peer struct {
 }
 
 func newPeer(t testing.TB, name, dir string, argv []string, ready []string) *Peer {
-	p := &Peer{Name: name, Dir: dir, t: t, argv: argv, ready: ready, logPath: filepath.Join(dir, name+".log")}
+	p := &Peer{Name: name, Dir: dir, t: t, argv: argv, ready: ready, startTimeout: startTimeout, logPath: filepath.Join(dir, name+".log")}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s log (%s):\n%s", name, p.logPath, tail(p.Log(), 4000))
@@ -55,8 +61,9 @@ func newPeer(t testing.TB, name, dir string, argv []string, ready []string) *Pee
 	return p
 }
 
-// Start runs the server and returns once every one of its TCP ports accepts connections. It fails the
-// test if the server exits or does not come up in time.
+// Start runs the server and returns once every one of its TCP ports accepts connections (and, for a server
+// that says so, once it answers on them). It fails the test if the server exits or does not come up in
+// time.
 func (p *Peer) Start() {
 	p.t.Helper()
 	p.mu.Lock()
@@ -72,6 +79,9 @@ func (p *Peer) Start() {
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Dir = p.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	// Its own process group, so Stop reaches the children Kamailio forks; and killed with us if the
 	// test binary dies before its cleanups run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -82,23 +92,35 @@ func (p *Peer) Start() {
 	go func() { cmd.Wait(); close(exited) }()
 	p.cmd, p.exited = cmd, exited
 
-	deadline := time.Now().Add(startTimeout)
+	checks := make([]func(time.Time) error, 0, len(p.ready)+1)
 	for _, addr := range p.ready {
-		for {
+		checks = append(checks, func(time.Time) error {
 			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 			if err == nil {
 				c.Close()
+			}
+			return err
+		})
+	}
+	if p.serving != nil {
+		checks = append(checks, p.serving)
+	}
+	deadline := time.Now().Add(p.startTimeout)
+	for _, check := range checks {
+		for {
+			err := check(deadline)
+			if err == nil {
 				break
 			}
 			select {
 			case <-exited:
 				p.stopLocked()
 				p.t.Fatalf("testpeer: %s exited during start-up (%v); log:\n%s", p.Name, cmd.ProcessState, tail(p.Log(), 4000))
-			case <-time.After(20 * time.Millisecond): // polling: neither server can tell us it is ready
+			case <-time.After(20 * time.Millisecond): // polling: none of the servers can tell us it is ready
 			}
 			if time.Now().After(deadline) {
 				p.stopLocked()
-				p.t.Fatalf("testpeer: %s not accepting on %s after %v; log:\n%s", p.Name, addr, startTimeout, tail(p.Log(), 4000))
+				p.t.Fatalf("testpeer: %s not ready after %v (%v); log:\n%s", p.Name, p.startTimeout, err, tail(p.Log(), 4000))
 			}
 		}
 	}
