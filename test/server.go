@@ -198,3 +198,35 @@ func ClosedPort(t testing.TB) string {
 	defer l.Close()
 	return PortOf(l.Addr())
 }
+
+// MetricValue returns the value of the series of metric name whose labels include every one of labels, and
+// whether there is one (counters and gauges).
+func MetricValue(t testing.TB, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
+			}
+			if m.Gauge != nil {
+				return m.GetGauge().GetValue(), true
+			}
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
