@@ -140,8 +140,9 @@ func (w *warmer) observe(ctx context.Context, r chainResolver) (keys []health.Ke
 		}
 		for _, rr := range m.Answer {
 			if s, ok := rr.(*dns.SRV); ok && s.Target != "." && w.h.inScope(s.Target) {
-				k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
-				w.h.monitor.Observe(k, serviceDomain(s.Hdr.Name))
+				domain := serviceDomain(s.Hdr.Name)
+				k := health.NewKey(s.Target, s.Port, svc.Method, domain)
+				w.h.monitor.Observe(k, domain)
 				keys = append(keys, k)
 			}
 		}

@@ -28,8 +28,8 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "target_up",
-		Help:      "Whether an SRV target is up (1), down (0) or not yet probed (absent).",
-	}, []string{"target", "port", "probe"})
+		Help:      "Whether an SRV target is up (1), down (0) or not yet probed (absent), for the service domain its probe names (empty for probes that name none).",
+	}, []string{"target", "port", "probe", "domain"})
 
 	probeCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -64,8 +64,8 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "tls_cert_expiry_timestamp_seconds",
-		Help:      "Expiry (Unix time) of the certificate a TLS-based probe saw.",
-	}, []string{"target", "port"})
+		Help:      "Expiry (Unix time) of the certificate a TLS-based probe saw for a service domain (its SNI).",
+	}, []string{"target", "port", "domain"})
 )
 
 // events turns the monitor's events into metrics and log lines: one line per state change, one warning
@@ -77,8 +77,18 @@ type events struct {
 	monitor *health.Monitor
 }
 
-func keyLabels(k health.Key) (string, string, string) {
-	return k.Target, strconv.Itoa(int(k.Port)), k.Method.String()
+func keyLabels(k health.Key) (target, port, method, domain string) {
+	return k.Target, strconv.Itoa(int(k.Port)), k.Method.String(), k.Domain
+}
+
+// keyName names k in a log line: "target sip1.example.com. port 5060 probe sip-udp", with the domain
+// for the probes whose state depends on it.
+func keyName(k health.Key) string {
+	s := fmt.Sprintf("target %s port %d probe %s", k.Target, k.Port, k.Method)
+	if k.Domain != "" {
+		s += " domain " + k.Domain
+	}
+	return s
 }
 
 func (e *events) ProbeDone(k health.Key, addr netip.Addr, r probe.Result) {
@@ -90,21 +100,21 @@ func (e *events) ProbeDone(k health.Key, addr netip.Addr, r probe.Result) {
 	probeCount.WithLabelValues(m, result).Inc()
 	probeDuration.WithLabelValues(m).Observe(r.Duration.Seconds())
 	if !r.CertNotAfter.IsZero() {
-		certExpiry.WithLabelValues(k.Target, strconv.Itoa(int(k.Port))).Set(float64(r.CertNotAfter.Unix()))
+		certExpiry.WithLabelValues(k.Target, strconv.Itoa(int(k.Port)), k.Domain).Set(float64(r.CertNotAfter.Unix()))
 	}
 }
 
 func (e *events) StateChanged(k health.Key, from, to health.State, reason string) {
-	t, p, m := keyLabels(k)
+	t, p, m, d := keyLabels(k)
 	switch to {
 	case health.Up:
-		targetUp.WithLabelValues(t, p, m).Set(1)
+		targetUp.WithLabelValues(t, p, m, d).Set(1)
 	case health.Down:
-		targetUp.WithLabelValues(t, p, m).Set(0)
+		targetUp.WithLabelValues(t, p, m, d).Set(0)
 	default:
-		targetUp.DeleteLabelValues(t, p, m) // e.g. no address in scope any more: not probed
+		targetUp.DeleteLabelValues(t, p, m, d) // e.g. no address in scope any more: not probed
 	}
-	log.Infof("target %s port %s probe %s: %s -> %s (%s)", t, p, m, stateName(from), stateName(to), reason)
+	log.Infof("%s: %s -> %s (%s)", keyName(k), stateName(from), stateName(to), reason)
 	targetCount.Set(float64(e.monitor.Len()))
 }
 
@@ -121,16 +131,17 @@ func (e *events) Resolved(k health.Key, r health.Resolution) {
 	if doubled(k.Target, e.zones) {
 		problem += "; it looks like the zone origin was appended twice (a missing trailing dot in the zone file?)"
 	}
+	k.Domain = "" // the records are the same whichever domain's answer listed the target
 	if _, seen := e.warned.LoadOrStore(k, struct{}{}); !seen {
 		log.Warningf("target %s port %d %s", k.Target, k.Port, problem)
 	}
 }
 
 func (e *events) Forgotten(k health.Key) {
-	t, p, m := keyLabels(k)
-	targetUp.DeleteLabelValues(t, p, m)
-	certExpiry.DeleteLabelValues(t, p)
-	e.warned.Delete(k)
+	t, p, m, d := keyLabels(k)
+	targetUp.DeleteLabelValues(t, p, m, d)
+	certExpiry.DeleteLabelValues(t, p, d)
+	e.warned.Delete(health.Key{Target: k.Target, Port: k.Port, Method: k.Method})
 	e.failing.Delete(k.Target)
 	targetCount.Set(float64(e.monitor.Len()))
 }

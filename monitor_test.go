@@ -67,11 +67,11 @@ func TestEventsMetrics(t *testing.T) {
 	k := health.Key{Target: "tls1.example.com.", Port: 5061, Method: probe.Method{Kind: probe.KindSIP, Transport: probe.TLS}}
 	expiry := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
 	ev.ProbeDone(k, netip.MustParseAddr("192.0.2.1"), probe.Result{Up: true, Duration: time.Millisecond, CertNotAfter: expiry})
-	if got := testutil.ToFloat64(certExpiry.WithLabelValues("tls1.example.com.", "5061")); got != float64(expiry.Unix()) {
+	if got := testutil.ToFloat64(certExpiry.WithLabelValues("tls1.example.com.", "5061", "")); got != float64(expiry.Unix()) {
 		t.Errorf("tls_cert_expiry_timestamp_seconds = %v, want %d", got, expiry.Unix())
 	}
 	out := captureLog(func() { ev.StateChanged(k, health.Unknown, health.Down, "sip 503 Service Unavailable") })
-	if got := testutil.ToFloat64(targetUp.WithLabelValues("tls1.example.com.", "5061", "sip-tls")); got != 0 {
+	if got := testutil.ToFloat64(targetUp.WithLabelValues("tls1.example.com.", "5061", "sip-tls", "")); got != 0 {
 		t.Errorf("target_up = %v after going down, want 0", got)
 	}
 	if want := "target tls1.example.com. port 5061 probe sip-tls: unknown -> down (sip 503 Service Unavailable)"; !strings.Contains(out, want) {
@@ -79,10 +79,10 @@ func TestEventsMetrics(t *testing.T) {
 	}
 	ev.Forgotten(k)
 	// DeleteLabelValues reports whether there was a series to delete: Forgotten must have deleted them.
-	if targetUp.DeleteLabelValues("tls1.example.com.", "5061", "sip-tls") {
+	if targetUp.DeleteLabelValues("tls1.example.com.", "5061", "sip-tls", "") {
 		t.Error("target_up series left after the target was forgotten")
 	}
-	if certExpiry.DeleteLabelValues("tls1.example.com.", "5061") {
+	if certExpiry.DeleteLabelValues("tls1.example.com.", "5061", "") {
 		t.Error("tls_cert_expiry_timestamp_seconds series left after the target was forgotten")
 	}
 }

@@ -159,7 +159,7 @@ func (h *Handler) rewrite(req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
 		if !h.inScope(s.Target) {
 			continue
 		}
-		k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
+		k := health.NewKey(s.Target, s.Port, svc.Method, domain)
 		js[i].status, js[i].known = h.view.Check(k, domain)
 		js[i].reason = judge(js[i].status, js[i].known, h.cfg)
 	}

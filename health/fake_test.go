@@ -109,6 +109,11 @@ func (f *fakeProber) Probe(ctx context.Context, t probe.Target) probe.Result {
 	return probe.Result{Up: true, Duration: time.Millisecond}
 }
 
+// proberFunc is a Prober made of a function.
+type proberFunc func(ctx context.Context, t probe.Target) probe.Result
+
+func (f proberFunc) Probe(ctx context.Context, t probe.Target) probe.Result { return f(ctx, t) }
+
 func factory(p probe.Prober) func(probe.Method) (probe.Prober, error) {
 	return func(probe.Method) (probe.Prober, error) { return p, nil }
 }

@@ -50,7 +50,7 @@ const seenGranularity = time.Second
 // entry is one monitored target of one Monitor.
 type entry struct {
 	key    Key
-	domain string // service domain, for SNI, XMPP 'to' and SIP URI host; the first seen wins
+	domain string // service domain, for SNI, XMPP 'to' and SIP URI host: key.Domain, or the first seen
 	host   string // key.Target without its trailing dot
 	rec    *record
 
@@ -177,7 +177,8 @@ func (m *Monitor) Stop() {
 	})
 }
 
-// Observe registers k, seen in an answer for the service domain domain, or refreshes it. It never blocks
+// Observe registers k, seen in an answer for the service domain domain, or refreshes it. The probes of k
+// use k.Domain when it is set, and otherwise the domain of k's first Observe. It never blocks
 // on probes or the network: a known key costs a map lookup and at most one atomic store; a new one a short
 // locked insert. At MaxTargets a new key is refused (Events.Overflow) and not monitored.
 func (m *Monitor) Observe(k Key, domain string) {
@@ -211,6 +212,9 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 		s.mu.Unlock()
 		m.ev.Overflow(k)
 		return
+	}
+	if k.Domain != "" {
+		domain = k.Domain
 	}
 	e := &entry{key: k, domain: domain, host: strings.TrimSuffix(k.Target, ".")}
 	e.seen.Store(now)

@@ -1,9 +1,12 @@
 package health
 
 import (
+	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -609,5 +612,67 @@ func TestHealthyTargetNotResolvedEveryRound(t *testing.T) {
 	}
 	if st, ok := m.Check(k, "example.com"); !ok || st.State != Up {
 		t.Errorf("Check = %+v, %v; want up", st, ok)
+	}
+}
+
+// TestNewKey checks which methods make the service domain part of a target's identity: those whose probe
+// names it to the server (XMPP's stream 'to', TLS's SNI and certificate name).
+func TestNewKey(t *testing.T) {
+	for _, tc := range []struct {
+		m          probe.Method
+		withDomain bool
+	}{
+		{probe.Method{Kind: probe.KindNone}, false},
+		{probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}, false},
+		{probe.Method{Kind: probe.KindSIP, Transport: probe.UDP}, false},
+		{probe.Method{Kind: probe.KindSIP, Transport: probe.TCP}, false},
+		{probe.Method{Kind: probe.KindSIP, Transport: probe.TLS}, true},
+		{probe.Method{Kind: probe.KindTLS, Transport: probe.TLS}, true},
+		{probe.Method{Kind: probe.KindXMPPClient, Transport: probe.TCP}, true},
+		{probe.Method{Kind: probe.KindXMPPClient, Transport: probe.TLS}, true},
+		{probe.Method{Kind: probe.KindXMPPServer, Transport: probe.TCP}, true},
+		{probe.Method{Kind: probe.KindXMPPServer, Transport: probe.TLS}, true},
+	} {
+		k := NewKey("XMPP.Example.COM.", 5222, tc.m, "a.example")
+		want := Key{Target: "xmpp.example.com.", Port: 5222, Method: tc.m}
+		if tc.withDomain {
+			want.Domain = "a.example"
+		}
+		if k != want {
+			t.Errorf("%v: NewKey = %+v, want %+v", tc.m, k, want)
+		}
+	}
+}
+
+// TestSharedTargetDomains checks that an XMPP target listed by two domains is probed once per domain,
+// each probe naming its own, while a SIP-over-UDP target listed by two domains is probed once.
+func TestSharedTargetDomains(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	r.set("xmpp.example.com.", Resolution{Addrs: addrs("192.0.2.1")})
+	r.set("sip.example.com.", Resolution{Addrs: addrs("192.0.2.2")})
+	var mu sync.Mutex
+	domains := map[string]bool{}
+	m := start(t, testConfig(), r, proberFunc(func(ctx context.Context, tg probe.Target) probe.Result {
+		mu.Lock()
+		domains[tg.Addr.Addr().String()+" "+tg.Domain] = true
+		mu.Unlock()
+		return p.Probe(ctx, tg)
+	}), nil)
+	xmpp := probe.Method{Kind: probe.KindXMPPClient, Transport: probe.TCP}
+	for _, d := range []string{"gone.example", "a.example"} {
+		m.Observe(NewKey("xmpp.example.com.", 5222, xmpp, d), d)
+		m.Observe(NewKey("sip.example.com.", 5060, sipUDP, d), d)
+	}
+	if m.Len() != 3 {
+		t.Errorf("%d entries, want 3: one per domain for XMPP, one for SIP over UDP", m.Len())
+	}
+	waitFor(t, "probes", func() bool { return p.total.Load() >= 10 })
+	m.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]bool{"192.0.2.1 gone.example": true, "192.0.2.1 a.example": true, "192.0.2.2 gone.example": true}
+	if !maps.Equal(domains, want) {
+		t.Errorf("probed %v, want %v", domains, want)
 	}
 }
