@@ -15,10 +15,6 @@ import (
 	"github.com/srvhealth/srvhealth/probe"
 )
 
-// maxInFlight bounds the probes running at once per server block; a blackholed target holds its slot for
-// at most timeout.
-const maxInFlight = health.DefaultMaxInFlight
-
 // warmDeadline bounds how long Ready waits for the warm names' first probe round; past it the plugin
 // reports ready and logs what is still unknown, because a DNS server must not stay out of service for the
 // sake of the SIP servers it checks.
@@ -38,7 +34,7 @@ func newHandler(cfg *Config) (*Handler, error) {
 		Rises:       cfg.Rises,
 		Expire:      cfg.Expire,
 		MaxTargets:  cfg.MaxTargets,
-		MaxInFlight: maxInFlight,
+		MaxInFlight: cfg.MaxInFlight,
 		Options:     opts,
 		Scope:       scopeFunc(cfg.Scope),
 	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {

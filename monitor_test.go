@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/srvhealth/srvhealth/health"
@@ -99,5 +100,20 @@ func TestProbeOptionsSIPFailCodes(t *testing.T) {
 	}
 	if o, _ := probeOptions(mustParse(t, "srvhealth")); o.SIPAccept != nil {
 		t.Error("without sip_fail_codes the probe's default must apply")
+	}
+}
+
+func TestMaxInFlightProperty(t *testing.T) {
+	if got := mustParse(t, "srvhealth example.com").MaxInFlight; got != health.DefaultMaxInFlight {
+		t.Errorf("default max_in_flight %d, want %d", got, health.DefaultMaxInFlight)
+	}
+	if got := mustParse(t, "srvhealth example.com {\n max_in_flight 100\n}").MaxInFlight; got != 100 {
+		t.Errorf("max_in_flight 100 parsed as %d", got)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		if _, err := parse(caddy.NewTestController("dns", "srvhealth example.com {\n max_in_flight "+bad+"\n}")); err == nil ||
+			!strings.Contains(err.Error(), "max_in_flight") {
+			t.Errorf("max_in_flight %s: error %v, want one naming max_in_flight", bad, err)
+		}
 	}
 }

@@ -162,7 +162,7 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 		case "expire":
 			cfg.Expire = d
 		}
-	case "fails", "rises", "max_targets":
+	case "fails", "rises", "max_targets", "max_in_flight":
 		if err := want(1, "a positive integer"); err != nil {
 			return err
 		}
@@ -177,6 +177,8 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			cfg.Rises = n
 		case "max_targets":
 			cfg.MaxTargets = n
+		case "max_in_flight":
+			cfg.MaxInFlight = n
 		}
 	case "all_down":
 		if len(args) != 1 && len(args) != 2 {

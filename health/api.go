@@ -90,7 +90,7 @@ type Config struct {
 	Rises       int           // consecutive successes that mark a down address up; default 2
 	Expire      time.Duration // a target not observed for this long is forgotten; default 10m
 	MaxTargets  int           // the table never holds more targets; default 10000
-	MaxInFlight int           // probes in flight at once; default 64
+	MaxInFlight int           // probes in flight at once; default 1024, a quarter of them for down targets
 	// MaxAddrs bounds the addresses probed per target and round; default 4. They are the lowest in-scope
 	// addresses in sorted order, so that the same ones are probed every round whatever order the backend
 	// answers in; the others are listed as unknown in Status.Up and do not count for the target's state.
@@ -112,7 +112,7 @@ const (
 	DefaultRises       = 2
 	DefaultExpire      = 10 * time.Minute
 	DefaultMaxTargets  = 10000
-	DefaultMaxInFlight = 64
+	DefaultMaxInFlight = 1024
 	DefaultMaxAddrs    = 4
 )
 

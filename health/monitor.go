@@ -59,17 +59,41 @@ type entry struct {
 	gone atomic.Bool              // removed from the table; the scheduler drops it
 
 	due        time.Time // when its next round starts; owned by the scheduler goroutine
+	running    bool      // a round of it runs; owned by the scheduler goroutine
+	class      class     // the budget its running round counts against; owned by the scheduler goroutine
 	resolvedAt time.Time // when the target was last resolved; owned by the goroutine running its round
+}
+
+// class is the budget a round runs on. Targets already down are out of the answers: probing them late
+// only delays their return. Targets that are up or unknown are in the answers, and a late probe of one that
+// just died keeps it there. So a down target's round runs on a budget of its own, a quarter of MaxInFlight,
+// and however many of them hang (a site that lost power), the rest of the slots stay free for the targets
+// that could still fall.
+type class uint8
+
+const (
+	serving class = iota // up or unknown: in the answers
+	down                 // down: out of the answers already
+)
+
+func classOf(e *entry) class {
+	if e.snap.Load().status.State == Down {
+		return down
+	}
+	return serving
 }
 
 // Monitor probes the targets it is told about and keeps their state for the query path.
 //
-// Scheduling is one goroutine with a heap of due times feeding a pool of MaxInFlight workers, each running
-// one target's round (resolve, then probe its addresses in parallel); a semaphore of MaxInFlight slots
-// bounds the probes in flight, and each probe holds its slot for at most Timeout. So 10,000 targets cost
-// 10,000 heap entries, not 10,000 timers and goroutines. A new target's first round is placed at a random
-// offset within one Interval so a burst of new targets (or a warm list) is spread over the interval; later
-// rounds keep that phase.
+// Scheduling is one goroutine with a heap of due times. A due round gets a goroutine of its own (resolve,
+// then probe its addresses in parallel) as soon as its class has room: at most MaxInFlight rounds of
+// serving targets and MaxInFlight/4 of down ones run at once, and as many probes, each holding its slot for
+// at most Timeout (a down target's probes take a slot of their own budget too). A hung address costs a
+// parked goroutine and a socket for Timeout, not a worker that every other target waits for, so the rounds
+// of the serving targets keep their interval while up to a quarter of the slots hang; a round that finds
+// no room waits in its class's queue, in due order. 10,000 targets cost 10,000 heap entries, not 10,000
+// timers and goroutines. A new target's first round is placed at a random offset within one Interval so a
+// burst of new targets (or a warm list) is spread over the interval; later rounds keep that phase.
 type Monitor struct {
 	cfg       Config
 	resolver  Resolver
@@ -86,9 +110,9 @@ type Monitor struct {
 	probers map[probe.Method]proberOrErr
 	wake    chan struct{} // capacity 1: pending has something
 
-	jobs chan *entry
-	sem  chan struct{}
-	rng  *rand.Rand // scheduler goroutine only
+	sem     chan struct{} // a slot per probe in flight
+	downSem chan struct{} // a slot per probe in flight of a down target, taken before sem
+	rng     *rand.Rand    // scheduler goroutine only
 
 	ctx       context.Context // cancelled by Stop: cuts probes and resolutions short
 	cancel    context.CancelFunc
@@ -126,8 +150,8 @@ func New(cfg Config, r Resolver, newProber func(probe.Method) (probe.Prober, err
 		touchEvery: int64(min(seenGranularity, cfg.Expire/8)),
 		probers:    map[probe.Method]proberOrErr{},
 		wake:       make(chan struct{}, 1),
-		jobs:       make(chan *entry),
 		sem:        make(chan struct{}, cfg.MaxInFlight),
+		downSem:    make(chan struct{}, downBudget(cfg.MaxInFlight)),
 		rng:        rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5352564845414c54)),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -144,13 +168,13 @@ func (m *Monitor) Start() {
 		}
 		m.started.Store(true)
 		reg.start()
-		m.wg.Add(1 + m.cfg.MaxInFlight)
+		m.wg.Add(1)
 		go m.schedule()
-		for range m.cfg.MaxInFlight {
-			go m.work()
-		}
 	})
 }
+
+// downBudget is the share of the in-flight limit that down targets may use: a quarter, at least one.
+func downBudget(maxInFlight int) int { return max(1, maxInFlight/4) }
 
 // Stop ends probing, waits for every goroutine the Monitor started, and lets go of its targets in the
 // registry (they stay there for the rest of Expire while another Monitor runs, so a reloaded instance
@@ -307,11 +331,16 @@ func (m *Monitor) sweepEvery() time.Duration {
 	return max(time.Millisecond, min(m.cfg.Interval, m.cfg.Expire/4))
 }
 
-// schedule is the scheduler goroutine: it places new and finished entries on the heap, hands due ones to
-// the workers and sweeps expired targets.
+// schedule is the scheduler goroutine: it places new and finished entries on the heap, starts the rounds
+// that are due as their class has room, and sweeps expired targets.
 func (m *Monitor) schedule() {
 	defer m.wg.Done()
-	var q dueHeap
+	var (
+		q       dueHeap
+		ready   [2][]*entry // due rounds waiting for room, by class, in due order
+		running [2]int
+		limit   = [2]int{serving: m.cfg.MaxInFlight, down: downBudget(m.cfg.MaxInFlight)}
+	)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextSweep := time.Now().Add(m.sweepEvery())
@@ -322,6 +351,10 @@ func (m *Monitor) schedule() {
 		m.pending = nil
 		m.mu.Unlock()
 		for _, e := range pending {
+			if e.running {
+				e.running = false
+				running[e.class]--
+			}
 			if e.gone.Load() {
 				continue
 			}
@@ -334,13 +367,23 @@ func (m *Monitor) schedule() {
 		}
 		for q.Len() > 0 && !q[0].due.After(now) {
 			e := heap.Pop(&q).(*entry)
-			if e.gone.Load() {
-				continue
+			if !e.gone.Load() {
+				c := classOf(e)
+				ready[c] = append(ready[c], e)
 			}
-			select {
-			case m.jobs <- e:
-			case <-m.quit:
-				return
+		}
+		for c := range ready {
+			for running[c] < limit[c] && len(ready[c]) > 0 {
+				e := ready[c][0]
+				ready[c][0] = nil
+				ready[c] = ready[c][1:]
+				if e.gone.Load() {
+					continue
+				}
+				e.running, e.class = true, class(c)
+				running[c]++
+				m.wg.Add(1)
+				go m.run(e, class(c))
 			}
 		}
 		wait := nextSweep.Sub(now)
@@ -408,18 +451,11 @@ func (m *Monitor) sweep(now time.Time) {
 	}
 }
 
-// work is a worker goroutine: it runs the rounds the scheduler hands it.
-func (m *Monitor) work() {
+// run runs one round of e on the budget of class c and hands e back to the scheduler.
+func (m *Monitor) run(e *entry, c class) {
 	defer m.wg.Done()
-	for {
-		select {
-		case <-m.quit:
-			return
-		case e := <-m.jobs:
-			m.round(e)
-			m.enqueue(e)
-		}
-	}
+	m.round(e, c)
+	m.enqueue(e)
 }
 
 // prober returns the prober of method, built on first use.
@@ -450,7 +486,7 @@ func needsResolve(old *snapshot, resolvedAt, now time.Time, interval time.Durati
 
 // round resolves e's target, probes its addresses, publishes the new snapshot and reports what happened.
 // A round cut short by Stop publishes nothing: a cancelled probe says nothing about the target.
-func (m *Monitor) round(e *entry) {
+func (m *Monitor) round(e *entry, c class) {
 	start := time.Now()
 	old := e.snap.Load()
 
@@ -483,7 +519,7 @@ func (m *Monitor) round(e *entry) {
 			r.probed, r.why = nil, "no prober for "+e.key.Method.String()+": "+perr.Error()
 		}
 	}
-	r.results = m.probeAll(p, e, r.probed)
+	r.results = m.probeAll(p, e, c, r.probed)
 	if m.ctx.Err() != nil {
 		return
 	}
@@ -505,22 +541,31 @@ func (m *Monitor) round(e *entry) {
 	}
 }
 
-// probeAll probes addrs in parallel, each under a semaphore slot and Timeout, and returns their results.
-func (m *Monitor) probeAll(p probe.Prober, e *entry, addrs []netip.Addr) []probe.Result {
+// probeAll probes addrs in parallel, each under a slot of class c's budget and Timeout, and returns their
+// results.
+func (m *Monitor) probeAll(p probe.Prober, e *entry, c class, addrs []netip.Addr) []probe.Result {
 	results := make([]probe.Result, len(addrs))
 	if len(addrs) == 1 {
-		results[0] = m.probeOne(p, e, addrs[0])
+		results[0] = m.probeOne(p, e, c, addrs[0])
 		return results
 	}
 	var wg sync.WaitGroup
 	for i, a := range addrs {
-		wg.Go(func() { results[i] = m.probeOne(p, e, a) })
+		wg.Go(func() { results[i] = m.probeOne(p, e, c, a) })
 	}
 	wg.Wait()
 	return results
 }
 
-func (m *Monitor) probeOne(p probe.Prober, e *entry, a netip.Addr) probe.Result {
+func (m *Monitor) probeOne(p probe.Prober, e *entry, c class, a netip.Addr) probe.Result {
+	if c == down {
+		select {
+		case m.downSem <- struct{}{}:
+		case <-m.ctx.Done():
+			return probe.Result{Reason: "stopped"}
+		}
+		defer func() { <-m.downSem }()
+	}
 	select {
 	case m.sem <- struct{}{}:
 	case <-m.ctx.Done():

@@ -676,3 +676,62 @@ func TestSharedTargetDomains(t *testing.T) {
 		t.Errorf("probed %v, want %v", domains, want)
 	}
 }
+
+// TestHungTargetsDoNotDelayOthers blackholes 100 targets, ten times what MaxInFlight probes can wait on
+// at once, and then a healthy target: it must leave the answers within interval x fails + timeout, plus
+// one interval of slack for its phase, as the README promises. With a fixed pool of MaxInFlight workers
+// each hung target held a worker for the whole timeout, every target's round slipped to one every
+// 100 x timeout / MaxInFlight, and the dying target took several times as long.
+func TestHungTargetsDoNotDelayOthers(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p, ev := newResolver(), newProber(), &recorder{}
+	cfg := testConfig()
+	cfg.Interval = 400 * time.Millisecond
+	cfg.Timeout = 200 * time.Millisecond
+	cfg.Fails = 2
+	cfg.MaxInFlight = 8
+	m := start(t, cfg, r, p, ev)
+
+	var hung []Key
+	for i := range 100 {
+		k := key(targetName(i))
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)})
+		r.set(k.Target, Resolution{Addrs: []netip.Addr{a}})
+		// Refused first, so they are down after two quick rounds; then blackholed below.
+		p.setDown(a, true)
+		hung = append(hung, k)
+		m.Observe(k, "example.com")
+	}
+	healthy, healthyAddr := key("healthy.example.com."), netip.MustParseAddr("192.0.2.1")
+	r.set(healthy.Target, Resolution{Addrs: []netip.Addr{healthyAddr}})
+	m.Observe(healthy, "example.com")
+	waitFor(t, "the 100 down and the healthy one up", func() bool {
+		for _, k := range hung {
+			if st, _ := m.Lookup(k); st.State != Down {
+				return false
+			}
+		}
+		st, _ := m.Lookup(healthy)
+		return st.State == Up
+	})
+	for i := range hung {
+		p.setHang(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), true)
+	}
+	waitFor(t, "blackholed probes in flight", func() bool { return p.cur.Load() >= 2 })
+	time.Sleep(cfg.Interval) // let the hung rounds pile up
+
+	dying := time.Now()
+	p.setHang(healthyAddr, true)
+	waitFor(t, "the dying target down", func() bool { st, _ := m.Lookup(healthy); return st.State == Down })
+	took := time.Since(dying)
+	bound := cfg.Interval*time.Duration(cfg.Fails) + cfg.Timeout + cfg.Interval
+	if took > bound {
+		t.Errorf("a target that died behind 100 hung ones left after %v, want at most %v", took.Round(time.Millisecond), bound)
+	}
+	if got := p.max.Load(); got > int64(cfg.MaxInFlight) {
+		t.Errorf("%d probes in flight, more than MaxInFlight %d", got, cfg.MaxInFlight)
+	}
+	// The hung ones are still probed, on the budget of the targets already down.
+	total := p.total.Load()
+	waitFor(t, "hung targets probed again", func() bool { return p.total.Load() >= total+20 })
+}
