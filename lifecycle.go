@@ -40,7 +40,6 @@ func newHandler(cfg *Config) (*Handler, error) {
 	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {
 		return probe.New(m, opts)
 	}, ev)
-	ev.monitor = h.monitor
 	h.view = h.monitor
 	h.warm = &warmer{h: h}
 	return h, nil

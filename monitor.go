@@ -46,18 +46,20 @@ var (
 		Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"probe"})
 
-	targetCount = promauto.NewGauge(prometheus.GaugeOpts{
+	// targetCount is read from the monitors when scraped: every server block's monitor counts, and so
+	// does every target it holds, probed or not.
+	_ = promauto.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "targets",
-		Help:      "Number of targets monitored.",
-	})
+		Help:      "Number of targets monitored, summed over the server blocks.",
+	}, func() float64 { return float64(health.Monitored()) })
 
 	overflowCount = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "overflow_total",
-		Help:      "Counter of targets served unfiltered because the table was at max_targets.",
+		Help:      "Counter of targets refused because the table was at max_targets, and so served unfiltered.",
 	})
 
 	certExpiry = promauto.NewGaugeVec(prometheus.GaugeOpts{
@@ -74,8 +76,18 @@ type events struct {
 	warned  sync.Map // health.Key -> struct{}: targets already warned about
 	failing sync.Map // target name -> struct{}: targets whose resolution failure was logged
 	zones   []string
-	monitor *health.Monitor
 }
+
+// certLabels are the labels of one tls_cert_expiry_timestamp_seconds series.
+type certLabels struct{ target, port, domain string }
+
+// certUsers counts, process-wide, the keys whose probes set each certificate-expiry series: the
+// handshakes of different probes of one port and domain (tls and sip-tls, say, or two server blocks) see
+// the same certificate and share the series, so it goes only with the last of them.
+var certUsers = struct {
+	mu sync.Mutex
+	m  map[certLabels]map[health.Key]struct{}
+}{m: map[certLabels]map[health.Key]struct{}{}}
 
 func keyLabels(k health.Key) (target, port, method, domain string) {
 	return k.Target, strconv.Itoa(int(k.Port)), k.Method.String(), k.Domain
@@ -100,7 +112,16 @@ func (e *events) ProbeDone(k health.Key, addr netip.Addr, r probe.Result) {
 	probeCount.WithLabelValues(m, result).Inc()
 	probeDuration.WithLabelValues(m).Observe(r.Duration.Seconds())
 	if !r.CertNotAfter.IsZero() {
-		certExpiry.WithLabelValues(k.Target, strconv.Itoa(int(k.Port)), k.Domain).Set(float64(r.CertNotAfter.Unix()))
+		l := certLabels{k.Target, strconv.Itoa(int(k.Port)), k.Domain}
+		certUsers.mu.Lock()
+		users := certUsers.m[l]
+		if users == nil {
+			users = map[health.Key]struct{}{}
+			certUsers.m[l] = users
+		}
+		users[k] = struct{}{}
+		certExpiry.WithLabelValues(l.target, l.port, l.domain).Set(float64(r.CertNotAfter.Unix()))
+		certUsers.mu.Unlock()
 	}
 }
 
@@ -115,7 +136,6 @@ func (e *events) StateChanged(k health.Key, from, to health.State, reason string
 		targetUp.DeleteLabelValues(t, p, m, d) // e.g. no address in scope any more: not probed
 	}
 	log.Infof("%s: %s -> %s (%s)", keyName(k), stateName(from), stateName(to), reason)
-	targetCount.Set(float64(e.monitor.Len()))
 }
 
 func (e *events) Resolved(k health.Key, r health.Resolution) {
@@ -140,10 +160,18 @@ func (e *events) Resolved(k health.Key, r health.Resolution) {
 func (e *events) Forgotten(k health.Key) {
 	t, p, m, d := keyLabels(k)
 	targetUp.DeleteLabelValues(t, p, m, d)
-	certExpiry.DeleteLabelValues(t, p, d)
+	l := certLabels{t, p, d}
+	certUsers.mu.Lock()
+	if users := certUsers.m[l]; users != nil {
+		delete(users, k)
+		if len(users) == 0 {
+			delete(certUsers.m, l)
+			certExpiry.DeleteLabelValues(t, p, d)
+		}
+	}
+	certUsers.mu.Unlock()
 	e.warned.Delete(health.Key{Target: k.Target, Port: k.Port, Method: k.Method})
 	e.failing.Delete(k.Target)
-	targetCount.Set(float64(e.monitor.Len()))
 }
 
 func (e *events) Overflow(health.Key) { overflowCount.Inc() }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/srvhealth/srvhealth/health"
@@ -64,7 +66,7 @@ func TestEventsWarnOncePerTarget(t *testing.T) {
 }
 
 func TestEventsMetrics(t *testing.T) {
-	ev := &events{monitor: health.New(health.Config{}, nil, nil, nil)}
+	ev := &events{}
 	k := health.Key{Target: "tls1.example.com.", Port: 5061, Method: probe.Method{Kind: probe.KindSIP, Transport: probe.TLS}}
 	expiry := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
 	ev.ProbeDone(k, netip.MustParseAddr("192.0.2.1"), probe.Result{Up: true, Duration: time.Millisecond, CertNotAfter: expiry})
@@ -115,5 +117,110 @@ func TestMaxInFlightProperty(t *testing.T) {
 			!strings.Contains(err.Error(), "max_in_flight") {
 			t.Errorf("max_in_flight %s: error %v, want one naming max_in_flight", bad, err)
 		}
+	}
+}
+
+// gathered returns the values of a metric's series in the default registry, keyed by the value of label.
+func gathered(t *testing.T, name, label string) map[string]float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label {
+					key = lp.GetValue()
+				}
+			}
+			out[key] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+// TestTargetsGaugeAcrossBlocks runs two server blocks: coredns_srvhealth_targets counts the targets of
+// both, including one that stays unknown (its address is outside the block's scope, so it is never
+// probed and never changes state). It used to be set by whichever block last saw a state change, to that
+// block's count alone.
+func TestTargetsGaugeAcrossBlocks(t *testing.T) {
+	targetsNow := func() float64 { return gathered(t, "coredns_srvhealth_targets", "")[""] }
+	before := targetsNow()
+	port := closedPort(t)
+	a := startedHandler(t, `srvhealth a.gauge.test {
+		interval 100ms
+		timeout 50ms
+		fails 1
+	}`, perNameNext(port))
+	b := startedHandler(t, `srvhealth b.gauge.test {
+		scope 192.0.2.0/24
+	}`, perNameNext(port))
+	serve(t, a, "_sip._tcp.n1.a.gauge.test.", dns.TypeSRV, false)
+	serve(t, a, "_sip._tcp.n2.a.gauge.test.", dns.TypeSRV, false)
+	serve(t, b, "_sip._tcp.n1.b.gauge.test.", dns.TypeSRV, false)
+	// Block a's targets (refused) go down, and report it, while b's stays unknown.
+	for _, k := range []string{"t1.a.gauge.test.", "t2.a.gauge.test."} {
+		k := health.NewKey(k, port, probe.Method{Kind: probe.KindSIP, Transport: probe.TCP}, "")
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if st, _ := a.monitor.Lookup(k); st.State == health.Down {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never went down", k.Target)
+			}
+		}
+	}
+	if got := targetsNow() - before; got != 3 {
+		t.Errorf("targets grew by %v with two blocks holding 2 and 1, want 3", got)
+	}
+	b.OnShutdown()
+	if got := targetsNow() - before; got != 2 {
+		t.Errorf("targets grew by %v once block b stopped, want 2", got)
+	}
+}
+
+// TestOverflowCountsTargets asks ten times for a target refused at max_targets: overflow_total counts the
+// target once, not every query that named it.
+func TestOverflowCountsTargets(t *testing.T) {
+	h := startedHandler(t, `srvhealth overflow.test {
+		max_targets 1
+	}`, perNameNext(closedPort(t)))
+	before := counterValue(t, overflowCount)
+	serve(t, h, "_sip._tcp.n1.overflow.test.", dns.TypeSRV, false)
+	for range 10 {
+		serve(t, h, "_sip._tcp.n2.overflow.test.", dns.TypeSRV, false)
+	}
+	serve(t, h, "_sip._tcp.n3.overflow.test.", dns.TypeSRV, false)
+	if got := counterValue(t, overflowCount) - before; got != 2 {
+		t.Errorf("overflow_total grew by %v for two refused targets, want 2", got)
+	}
+}
+
+// TestCertExpirySharedByMethods has two probes (tls and sip-tls) of one port and domain see a certificate:
+// forgetting one must leave the series the other still sets.
+func TestCertExpirySharedByMethods(t *testing.T) {
+	ev := &events{}
+	tlsKey := health.NewKey("shared.example.com.", 5061, probe.Method{Kind: probe.KindTLS, Transport: probe.TLS}, "example.com")
+	sipKey := health.NewKey("shared.example.com.", 5061, probe.Method{Kind: probe.KindSIP, Transport: probe.TLS}, "example.com")
+	expiry := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := netip.MustParseAddr("192.0.2.1")
+	ev.ProbeDone(tlsKey, a, probe.Result{Up: true, CertNotAfter: expiry})
+	ev.ProbeDone(sipKey, a, probe.Result{Up: true, CertNotAfter: expiry})
+	series := func() map[string]float64 {
+		return gathered(t, "coredns_srvhealth_tls_cert_expiry_timestamp_seconds", "target")
+	}
+	ev.Forgotten(tlsKey)
+	if got, ok := series()["shared.example.com."]; !ok || got != float64(expiry.Unix()) {
+		t.Errorf("forgetting the tls probe's key left the series at %v (present %v), want %d for sip-tls", got, ok, expiry.Unix())
+	}
+	ev.Forgotten(sipKey)
+	if _, ok := series()["shared.example.com."]; ok {
+		t.Error("series left after the last key using it was forgotten")
 	}
 }

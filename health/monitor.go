@@ -30,7 +30,9 @@ type Events interface {
 	// Forgotten reports a key that left the process-wide registry: no Monitor watches it any more
 	// (expired, or the last Monitor that knew it stopped), so its metric series can go.
 	Forgotten(k Key)
-	// Overflow reports an Observe refused because the table is at MaxTargets; the key is not monitored.
+	// Overflow reports a key refused because the table is at MaxTargets; the key is not monitored. A key
+	// is reported once until it goes unobserved for Expire, like a monitored one, as long as no more than
+	// MaxTargets refused keys are remembered at once; past that every refusal is reported.
 	Overflow(k Key)
 }
 
@@ -102,6 +104,7 @@ type Monitor struct {
 
 	table      *table
 	n          atomic.Int64 // entries in the table
+	nRefused   atomic.Int64 // keys in the shards' refused sets
 	epoch      time.Time
 	touchEvery int64 // nanoseconds; see seenGranularity
 
@@ -120,7 +123,6 @@ type Monitor struct {
 	wg        sync.WaitGroup
 	startOnce sync.Once
 	stopOnce  sync.Once
-	started   atomic.Bool
 	stopped   atomic.Bool
 }
 
@@ -166,8 +168,7 @@ func (m *Monitor) Start() {
 		if m.stopped.Load() {
 			return
 		}
-		m.started.Store(true)
-		reg.start()
+		reg.start(m)
 		m.wg.Add(1)
 		go m.schedule()
 	})
@@ -194,7 +195,7 @@ func (m *Monitor) Stop() {
 			es = append(es, m.table.shards[i].removeIf(func(*entry) bool { return true })...)
 		}
 		m.n.Store(0)
-		forgotten := reg.stop(es, m.seenAt, m.started.Load())
+		forgotten := reg.stop(m, es, m.seenAt)
 		for _, k := range forgotten {
 			m.ev.Forgotten(k)
 		}
@@ -233,9 +234,16 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 		return
 	}
 	if !m.reserve() {
+		first := m.refuse(s, k, now)
 		s.mu.Unlock()
-		m.ev.Overflow(k)
+		if first {
+			m.ev.Overflow(k)
+		}
 		return
+	}
+	if _, ok := s.refused[k]; ok {
+		delete(s.refused, k)
+		m.nRefused.Add(-1)
 	}
 	if k.Domain != "" {
 		domain = k.Domain
@@ -251,6 +259,23 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 	s.insert(k, e)
 	s.mu.Unlock()
 	m.enqueue(e)
+}
+
+// refuse remembers that k was refused at now and reports whether that is news. The caller holds s.mu.
+func (m *Monitor) refuse(s *shard, k Key, now int64) bool {
+	if _, ok := s.refused[k]; ok {
+		s.refused[k] = now
+		return false
+	}
+	if m.nRefused.Load() >= int64(m.cfg.MaxTargets) {
+		return true // too many to remember: count each refusal rather than grow without bound
+	}
+	if s.refused == nil {
+		s.refused = map[Key]int64{}
+	}
+	s.refused[k] = now
+	m.nRefused.Add(1)
+	return true
 }
 
 // reserve takes a place in the table, or reports that it is full.
@@ -444,6 +469,19 @@ func (m *Monitor) sweep(now time.Time) {
 		}
 	}
 	m.n.Add(-int64(len(gone)))
+	if m.nRefused.Load() > 0 {
+		for i := range m.table.shards {
+			s := &m.table.shards[i]
+			s.mu.Lock()
+			for k, seen := range s.refused {
+				if seen < cutoff {
+					delete(s.refused, k)
+					m.nRefused.Add(-1)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
 	forgotten := reg.expire(gone)
 	forgotten = append(forgotten, reg.sweep(now.Add(-m.cfg.Expire))...)
 	for _, k := range forgotten {

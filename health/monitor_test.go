@@ -263,6 +263,9 @@ func TestMaxTargets(t *testing.T) {
 		m.Observe(key(targetName(i)), "example.com")
 	}
 	m.Observe(key(targetName(0)), "example.com") // known: no overflow
+	for range 5 {
+		m.Observe(key(targetName(3)), "example.com") // refused already: reported once
+	}
 	if m.Len() != 3 {
 		t.Errorf("len %d, want 3", m.Len())
 	}
@@ -734,4 +737,34 @@ func TestHungTargetsDoNotDelayOthers(t *testing.T) {
 	// The hung ones are still probed, on the budget of the targets already down.
 	total := p.total.Load()
 	waitFor(t, "hung targets probed again", func() bool { return p.total.Load() >= total+20 })
+}
+
+// TestOverflowForgottenAfterExpire checks that a refused key is reported again once it went unobserved for
+// Expire, as a monitored key would have been forgotten.
+func TestOverflowForgottenAfterExpire(t *testing.T) {
+	requireEmptyRegistry(t)
+	ev := &recorder{}
+	cfg := testConfig()
+	cfg.MaxTargets = 1
+	cfg.Expire = 200 * time.Millisecond
+	m := start(t, cfg, newResolver(), newProber(), ev)
+	kept, refused := key("kept.example.com."), key("refused.example.com.")
+	m.Observe(kept, "example.com")
+	m.Observe(refused, "example.com")
+	m.Observe(refused, "example.com")
+	if n := len(ev.events("overflow", refused)); n != 1 {
+		t.Fatalf("%d overflow events, want 1", n)
+	}
+	deadline := time.Now().Add(4 * cfg.Expire)
+	for time.Now().Before(deadline) {
+		m.Observe(kept, "example.com")
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Observe(refused, "example.com")
+	if n := len(ev.events("overflow", refused)); n != 2 {
+		t.Errorf("%d overflow events after the refused key went unobserved for Expire, want 2", n)
+	}
+	if m.nRefused.Load() != 1 {
+		t.Errorf("%d refused keys remembered, want 1", m.nRefused.Load())
+	}
 }

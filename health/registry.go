@@ -24,12 +24,12 @@ import (
 //
 // So the registry holds at most the union of the running Monitors' tables plus what stopped ones knew
 // within Expire, and nothing once no Monitor runs, however many reloads there were.
-var reg = registry{recs: map[Key]*record{}}
+var reg = registry{recs: map[Key]*record{}, live: map[*Monitor]struct{}{}}
 
 type registry struct {
 	mu      sync.Mutex
-	live    int // Monitors started and not stopped
-	orphans int // records no Monitor holds
+	live    map[*Monitor]struct{} // Monitors started and not stopped
+	orphans int                   // records no Monitor holds
 	recs    map[Key]*record
 }
 
@@ -71,14 +71,12 @@ func (r *registry) expire(es []*entry) (forgotten []Key) {
 	return forgotten
 }
 
-// stop lets go of the records of a stopping Monitor's entries, each last observed at seen(e), and, if
-// started, counts the Monitor out of the running ones. It returns the keys that left the registry.
-func (r *registry) stop(es []*entry, seen func(*entry) time.Time, started bool) (forgotten []Key) {
+// stop lets go of the records of a stopping Monitor's entries, each last observed at seen(e), and counts
+// the Monitor out of the running ones. It returns the keys that left the registry.
+func (r *registry) stop(m *Monitor, es []*entry, seen func(*entry) time.Time) (forgotten []Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if started {
-		r.live--
-	}
+	delete(r.live, m)
 	for _, e := range es {
 		rec := e.rec
 		rec.holders--
@@ -89,7 +87,7 @@ func (r *registry) stop(es []*entry, seen func(*entry) time.Time, started bool) 
 			r.orphans++
 		}
 	}
-	if r.live > 0 {
+	if len(r.live) > 0 {
 		return nil
 	}
 	// Nothing runs any more: whatever nobody holds goes, orphans of earlier reloads included.
@@ -104,10 +102,22 @@ func (r *registry) stop(es []*entry, seen func(*entry) time.Time, started bool) 
 }
 
 // start counts a Monitor in the running ones.
-func (r *registry) start() {
+func (r *registry) start(m *Monitor) {
 	r.mu.Lock()
-	r.live++
+	r.live[m] = struct{}{}
 	r.mu.Unlock()
+}
+
+// Monitored returns the number of targets the running Monitors hold, each Monitor's counted: a target
+// that two server blocks share is probed by each, and counted twice.
+func Monitored() int {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	n := 0
+	for m := range reg.live {
+		n += m.Len()
+	}
+	return n
 }
 
 // sweep drops the orphans last observed before cutoff and returns their keys.
@@ -131,5 +141,5 @@ func (r *registry) sweep(cutoff time.Time) (forgotten []Key) {
 func (r *registry) size() (recs, live int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.recs), r.live
+	return len(r.recs), len(r.live)
 }
