@@ -29,6 +29,7 @@ type Handler struct {
 
 	monitor *health.Monitor // nil when view is a test fake
 	warm    *warmer
+	inst    *instance // the caddy instance it belongs to; nil in tests that build it by hand
 }
 
 // Name implements plugin.Handler.

@@ -108,10 +108,11 @@ type Monitor struct {
 	epoch      time.Time
 	touchEvery int64 // nanoseconds; see seenGranularity
 
-	mu      sync.Mutex // guards pending and probers
-	pending []*entry   // new or finished entries for the scheduler to (re)place
-	probers map[probe.Method]proberOrErr
-	wake    chan struct{} // capacity 1: pending has something
+	mu       sync.Mutex // guards pending, probers and launched
+	pending  []*entry   // new or finished entries for the scheduler to (re)place
+	probers  map[probe.Method]proberOrErr
+	launched bool          // the scheduler goroutine was started
+	wake     chan struct{} // capacity 1: pending has something
 
 	sem     chan struct{} // a slot per probe in flight
 	downSem chan struct{} // a slot per probe in flight of a down target, taken before sem
@@ -123,6 +124,7 @@ type Monitor struct {
 	wg        sync.WaitGroup
 	startOnce sync.Once
 	stopOnce  sync.Once
+	started   atomic.Bool
 	stopped   atomic.Bool
 }
 
@@ -161,17 +163,32 @@ func New(cfg Config, r Resolver, newProber func(probe.Method) (probe.Prober, err
 	}
 }
 
-// Start begins probing: the scheduler and the workers run until Stop. Starting twice, or after Stop, does
-// nothing.
+// Start begins probing, until Stop. The scheduler goroutine starts with the first target, so a Monitor
+// that is started and never given one (a server block no SRV query reaches, or an instance CoreDNS drops
+// after a failed reload) runs nothing. Starting twice, or after Stop, does nothing.
 func (m *Monitor) Start() {
 	m.startOnce.Do(func() {
 		if m.stopped.Load() {
 			return
 		}
 		reg.start(m)
-		m.wg.Add(1)
-		go m.schedule()
+		m.started.Store(true)
+		if m.n.Load() > 0 {
+			m.launch()
+		}
 	})
+}
+
+// launch starts the scheduler goroutine, once, unless Stop came first.
+func (m *Monitor) launch() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.launched || m.stopped.Load() {
+		return
+	}
+	m.launched = true
+	m.wg.Add(1)
+	go m.schedule()
 }
 
 // downBudget is the share of the in-flight limit that down targets may use: a quarter, at least one.
@@ -180,9 +197,18 @@ func downBudget(maxInFlight int) int { return max(1, maxInFlight/4) }
 // Stop ends probing, waits for every goroutine the Monitor started, and lets go of its targets in the
 // registry (they stay there for the rest of Expire while another Monitor runs, so a reloaded instance
 // keeps their state). It is safe to call more than once and from several goroutines.
-func (m *Monitor) Stop() {
+func (m *Monitor) Stop() { m.stop(false) }
+
+// Discard is Stop for a Monitor whose work is to leave no trace: that of an instance CoreDNS started and
+// then dropped, which has no successor to hand its states to. The targets only it held leave the registry
+// at once instead of staying for the rest of Expire; those other Monitors hold stay theirs.
+func (m *Monitor) Discard() { m.stop(true) }
+
+func (m *Monitor) stop(discard bool) {
 	m.stopOnce.Do(func() {
+		m.mu.Lock() // orders this with launch: no goroutine starts once stopped is set
 		m.stopped.Store(true)
+		m.mu.Unlock()
 		m.startOnce.Do(func() {}) // a Start racing with Stop does nothing
 		m.cancel()
 		close(m.quit)
@@ -195,7 +221,7 @@ func (m *Monitor) Stop() {
 			es = append(es, m.table.shards[i].removeIf(func(*entry) bool { return true })...)
 		}
 		m.n.Store(0)
-		forgotten := reg.stop(m, es, m.seenAt)
+		forgotten := reg.stop(m, es, m.seenAt, discard)
 		for _, k := range forgotten {
 			m.ev.Forgotten(k)
 		}
@@ -259,6 +285,9 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 	s.insert(k, e)
 	s.mu.Unlock()
 	m.enqueue(e)
+	if m.started.Load() {
+		m.launch()
+	}
 }
 
 // refuse remembers that k was refused at now and reports whether that is news. The caller holds s.mu.

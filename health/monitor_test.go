@@ -768,3 +768,45 @@ func TestOverflowForgottenAfterExpire(t *testing.T) {
 		t.Errorf("%d refused keys remembered, want 1", m.nRefused.Load())
 	}
 }
+
+// TestStartIsLazy checks that a started Monitor runs no goroutine until it is given a target, so that an
+// instance CoreDNS starts and then drops (a reload that fails to bind) leaves nothing running.
+func TestStartIsLazy(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	k := key("sip1.example.com.")
+	r.set(k.Target, Resolution{Addrs: addrs("192.0.2.1")})
+	m := start(t, testConfig(), r, p, nil)
+	goleak.VerifyNone(t)
+	m.Observe(k, "example.com")
+	waitFor(t, "probed", func() bool { return m.Settled(k) })
+	m.Stop()
+	goleak.VerifyNone(t)
+}
+
+// TestDiscard plays a reload that fails: the new Monitor starts beside the running one, takes a target of
+// its own and one they share, and is discarded. Its own target leaves the registry at once; the shared one
+// stays with the running Monitor.
+func TestDiscard(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p, ev := newResolver(), newProber(), &recorder{}
+	shared, own := key("shared.example.com."), key("own.example.com.")
+	old := start(t, testConfig(), r, p, nil)
+	old.Observe(shared, "example.com")
+	nw := start(t, testConfig(), r, p, ev)
+	nw.Observe(shared, "example.com")
+	nw.Observe(own, "example.com")
+	nw.Discard()
+	if Registered(own) {
+		t.Error("the discarded Monitor's own target is still registered")
+	}
+	if !Registered(shared) {
+		t.Error("the target the running Monitor holds left the registry")
+	}
+	if recs, live := reg.size(); recs != 1 || live != 1 {
+		t.Errorf("registry: %d records, %d running monitors; want 1 and 1", recs, live)
+	}
+	if f := ev.events("forgotten", Key{}); len(f) != 1 || f[0].key != own {
+		t.Errorf("forgotten events %+v, want one for %s", f, own.Target)
+	}
+}

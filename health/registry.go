@@ -72,8 +72,9 @@ func (r *registry) expire(es []*entry) (forgotten []Key) {
 }
 
 // stop lets go of the records of a stopping Monitor's entries, each last observed at seen(e), and counts
-// the Monitor out of the running ones. It returns the keys that left the registry.
-func (r *registry) stop(m *Monitor, es []*entry, seen func(*entry) time.Time) (forgotten []Key) {
+// the Monitor out of the running ones. With discard, a record no other Monitor holds goes instead of
+// staying as an orphan. It returns the keys that left the registry.
+func (r *registry) stop(m *Monitor, es []*entry, seen func(*entry) time.Time, discard bool) (forgotten []Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.live, m)
@@ -83,12 +84,17 @@ func (r *registry) stop(m *Monitor, es []*entry, seen func(*entry) time.Time) (f
 		if t := seen(e); t.After(rec.seen) {
 			rec.seen = t
 		}
-		if rec.holders == 0 {
+		switch {
+		case rec.holders > 0:
+		case discard:
+			delete(r.recs, e.key)
+			forgotten = append(forgotten, e.key)
+		default:
 			r.orphans++
 		}
 	}
 	if len(r.live) > 0 {
-		return nil
+		return forgotten
 	}
 	// Nothing runs any more: whatever nobody holds goes, orphans of earlier reloads included.
 	for k, rec := range r.recs {
@@ -142,4 +148,13 @@ func (r *registry) size() (recs, live int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.recs), len(r.live)
+}
+
+// Registered reports whether the process-wide registry holds a record of k: whether any Monitor watches
+// it, or a stopped one left its state for a successor. For tests and diagnostics.
+func Registered(k Key) bool {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	_, ok := reg.recs[k]
+	return ok
 }
