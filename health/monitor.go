@@ -89,13 +89,14 @@ func classOf(e *entry) class {
 //
 // Scheduling is one goroutine with a heap of due times. A due round gets a goroutine of its own (resolve,
 // then probe its addresses in parallel) as soon as its class has room: at most MaxInFlight rounds of
-// serving targets and MaxInFlight/4 of down ones run at once, and as many probes, each holding its slot for
-// at most Timeout (a down target's probes take a slot of their own budget too). A hung address costs a
-// parked goroutine and a socket for Timeout, not a worker that every other target waits for, so the rounds
-// of the serving targets keep their interval while up to a quarter of the slots hang; a round that finds
-// no room waits in its class's queue, in due order. 10,000 targets cost 10,000 heap entries, not 10,000
-// timers and goroutines. A new target's first round is placed at a random offset within one Interval so a
-// burst of new targets (or a warm list) is spread over the interval; later rounds keep that phase.
+// serving targets and MaxInFlight/4 of down ones run at once. Probes are bounded the same way, MaxInFlight
+// in all and a quarter of that for down targets, each holding its slot for at most Timeout. A hung address
+// costs a parked goroutine and a socket for Timeout, not a worker that every other target waits for, so
+// the rounds of the serving targets keep their interval while up to a quarter of the slots hang; a round
+// that finds no room waits in its class's queue, in due order. 10,000 targets cost 10,000 heap entries,
+// not 10,000 timers and goroutines. A new target's first round is placed at a random offset within one
+// Interval so a burst of new targets (or a warm list) is spread over the interval; later rounds keep that
+// phase.
 type Monitor struct {
 	cfg       Config
 	resolver  Resolver
