@@ -178,7 +178,7 @@ type silentListener struct {
 	open     atomic.Int64
 	accepted atomic.Int64
 	closed   atomic.Int64
-	// transient counts the accepts at which our side saw more than maxInFlight connections open and
+	// transient counts the accepts at which our side saw more than inFlight connections open and
 	// had to ask the kernel.
 	transient atomic.Int64
 	mu        sync.Mutex
@@ -205,7 +205,7 @@ func newSilentListener(t *testing.T) *silentListener {
 			}
 			a := s.accepted.Add(1)
 			n := s.open.Add(1)
-			if n > maxInFlight {
+			if n > inFlight {
 				// Our side lags: the FIN of a connection the prober closed can reach this socket some
 				// milliseconds after the prober's next connection is accepted (seen here: the prober's
 				// socket in FIN_WAIT1 while ours is still ESTABLISHED). Ask the kernel for the prober's
@@ -280,9 +280,12 @@ func establishedTo(port int) (int, bool) {
 	return n, sc.Err() == nil
 }
 
+// inFlight is the max_in_flight of TestProbesInFlightBounded: below the demand of its 300 hung targets.
+const inFlight = 64
+
 // TestProbesInFlightBounded points 300 targets at one hung SIP server (accepts TCP, never answers) and
-// checks on the server's side that no more than maxInFlight probes are ever connected at once, while the
-// probes do pile up to that bound.
+// checks on the server's side that no more than max_in_flight probes are ever connected at once, while
+// the probes do pile up to that bound.
 func TestProbesInFlightBounded(t *testing.T) {
 	const targetsN = 300
 	hung := newSilentListener(t)
@@ -290,6 +293,7 @@ func TestProbesInFlightBounded(t *testing.T) {
 		interval 3s
 		timeout 1s
 		fails 1
+		max_in_flight `+strconv.Itoa(inFlight)+`
 	}`, perNameNext(uint16(hung.port)))
 
 	for i := range targetsN {
@@ -303,20 +307,20 @@ func TestProbesInFlightBounded(t *testing.T) {
 	// start, and from the first timeouts on, every released slot is taken again at once. Wait until the
 	// slots have been reused (or 10 s, on a machine too loaded for that), then check the peaks.
 	deadline := time.Now().Add(10 * time.Second)
-	for hung.accepted.Load() < 2*maxInFlight && time.Now().Before(deadline) {
+	for hung.accepted.Load() < 2*inFlight && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	peak, beforeClose := hung.peaks()
 	accepted := hung.accepted.Load()
 	t.Logf("%d connections accepted, %d before the first closed, at most %d open at once (bound %d); %d accepts saw a closed connection not yet reported closed",
-		accepted, beforeClose, peak, maxInFlight, hung.transient.Load())
-	if beforeClose > maxInFlight {
-		t.Errorf("%d connections accepted before the first probe timed out, above maxInFlight %d", beforeClose, maxInFlight)
+		accepted, beforeClose, peak, inFlight, hung.transient.Load())
+	if beforeClose > inFlight {
+		t.Errorf("%d connections accepted before the first probe timed out, above inFlight %d", beforeClose, inFlight)
 	}
-	if peak > maxInFlight {
-		t.Errorf("%d probe connections open at once, above maxInFlight %d", peak, maxInFlight)
+	if peak > inFlight {
+		t.Errorf("%d probe connections open at once, above inFlight %d", peak, inFlight)
 	}
-	if accepted < 2*maxInFlight {
-		t.Errorf("%d connections accepted in 10 s, want slots reused after each timeout (at least %d)", accepted, 2*maxInFlight)
+	if accepted < 2*inFlight {
+		t.Errorf("%d connections accepted in 10 s, want slots reused after each timeout (at least %d)", accepted, 2*inFlight)
 	}
 }

@@ -68,6 +68,8 @@ type Config struct {
 	CAFile     string
 	// SIPFailCodes are the final SIP codes that fail a sip probe; nil means probe.DefaultSIPAccept's.
 	SIPFailCodes []int
+	// MaxInFlight bounds the probes in flight at once; the targets already down may use a quarter.
+	MaxInFlight int
 }
 
 // The defaults, as documented in the README; the monitor's are the health package's own.
@@ -77,6 +79,7 @@ const (
 	defaultFails      = health.DefaultFails
 	defaultRises      = health.DefaultRises
 	defaultMaxTargets = health.DefaultMaxTargets
+	defaultInFlight   = health.DefaultMaxInFlight
 	defaultExpire     = health.DefaultExpire
 	defaultMaxTTL     = 30 * time.Second
 	defaultMinTTL     = 5 * time.Second
@@ -101,6 +104,8 @@ func newConfig(zones []string) *Config {
 		DropNoAddr: true,
 		MaxTargets: defaultMaxTargets,
 		Expire:     defaultExpire,
+
+		MaxInFlight: defaultInFlight,
 	}
 	for _, l := range defaultServices {
 		m, _ := probe.ForService(l, "") // every default service has a natural probe

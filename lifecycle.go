@@ -8,16 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
 )
-
-// maxInFlight bounds the probes running at once per server block; a blackholed target holds its slot for
-// at most timeout.
-const maxInFlight = health.DefaultMaxInFlight
 
 // warmDeadline bounds how long Ready waits for the warm names' first probe round; past it the plugin
 // reports ready and logs what is still unknown, because a DNS server must not stay out of service for the
@@ -38,13 +35,12 @@ func newHandler(cfg *Config) (*Handler, error) {
 		Rises:       cfg.Rises,
 		Expire:      cfg.Expire,
 		MaxTargets:  cfg.MaxTargets,
-		MaxInFlight: maxInFlight,
+		MaxInFlight: cfg.MaxInFlight,
 		Options:     opts,
 		Scope:       scopeFunc(cfg.Scope),
 	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {
 		return probe.New(m, opts)
 	}, ev)
-	ev.monitor = h.monitor
 	h.view = h.monitor
 	h.warm = &warmer{h: h}
 	return h, nil
@@ -53,6 +49,11 @@ func newHandler(cfg *Config) (*Handler, error) {
 // OnStartup starts the monitor and, with warm names, resolves and registers their targets.
 func (h *Handler) OnStartup() error {
 	applyDrains(h.cfg.Drain)
+	if h.inst != nil && !h.inst.started.Load() && listed(h.inst) {
+		pending.Lock()
+		pending.hs[h] = struct{}{}
+		pending.Unlock()
+	}
 	h.monitor.Start()
 	h.warm.start()
 	return nil
@@ -60,11 +61,110 @@ func (h *Handler) OnStartup() error {
 
 // OnShutdown stops the warm-up and the monitor and waits for every goroutine they started.
 func (h *Handler) OnShutdown() error {
+	pending.Lock()
+	delete(pending.hs, h)
+	pending.Unlock()
 	h.warm.stop()
 	h.services.close()
 	h.monitor.Stop()
 	releaseDrains(h.cfg.Drain)
 	return nil
+}
+
+// A reload that fails leaves no trace.
+//
+// On a reload Caddy builds the new instance and runs its OnStartup hooks before it binds the listeners;
+// when binding fails it drops the new instance without running its OnShutdown hooks, and runs the old
+// instance's OnRestartFailed hooks instead (caddy v1.1.4, Instance.Restart). Left alone, a dropped
+// instance's warm-up would keep probing, and its monitor would keep its targets in the registry, for the
+// life of the process. So each handler knows its caddy instance (by a marker in the instance's Storage);
+// a handler whose instance has not yet reported it started (InstanceStartupEvent) is pending; and when a
+// restart fails (every srvhealth instance hooks OnRestartFailed), or any instance starts, the pending
+// handlers whose instance Caddy no longer lists are discarded.
+
+func init() { caddy.RegisterEventHook(pluginName, onCaddyEvent) }
+
+// instanceKey is the key of an instance's marker in its Storage.
+type instanceKey struct{}
+
+// instance is the marker of one caddy instance.
+type instance struct {
+	started atomic.Bool // the instance bound its listeners and serves
+}
+
+// pending are the handlers started in an instance that has not reported started yet.
+var pending = struct {
+	sync.Mutex
+	hs map[*Handler]struct{}
+}{hs: map[*Handler]struct{}{}}
+
+// hook ties h to the lifecycle of c's instance.
+func (h *Handler) hook(c *caddy.Controller) {
+	h.inst, _ = c.Get(instanceKey{}).(*instance)
+	if h.inst == nil {
+		h.inst = &instance{}
+		c.Set(instanceKey{}, h.inst)
+	}
+	c.OnStartup(h.OnStartup)
+	c.OnShutdown(h.OnShutdown)
+	c.OnRestartFailed(func() error { discardDropped(); return nil })
+}
+
+// listed reports whether Caddy lists i's instance among its instances: from the start of its setup until
+// it is stopped, or dropped after a failed start.
+func listed(i *instance) bool {
+	for _, ci := range caddy.Instances() {
+		ci.StorageMu.RLock()
+		v := ci.Storage[instanceKey{}]
+		ci.StorageMu.RUnlock()
+		if v == i {
+			return true
+		}
+	}
+	return false
+}
+
+func onCaddyEvent(name caddy.EventName, info any) error {
+	if name != caddy.InstanceStartupEvent {
+		return nil
+	}
+	if ci, ok := info.(*caddy.Instance); ok {
+		ci.StorageMu.RLock()
+		i, _ := ci.Storage[instanceKey{}].(*instance)
+		ci.StorageMu.RUnlock()
+		if i != nil {
+			i.started.Store(true)
+			pending.Lock()
+			for h := range pending.hs {
+				if h.inst == i {
+					delete(pending.hs, h)
+				}
+			}
+			pending.Unlock()
+		}
+	}
+	discardDropped() // an instance that failed where no srvhealth instance ran before it
+	return nil
+}
+
+// discardDropped stops the pending handlers whose instance Caddy dropped, and lets their monitors' targets
+// go from the registry at once: no successor will adopt them.
+func discardDropped() {
+	var dropped []*Handler
+	pending.Lock()
+	for h := range pending.hs {
+		if !h.inst.started.Load() && !listed(h.inst) {
+			dropped = append(dropped, h)
+			delete(pending.hs, h)
+		}
+	}
+	pending.Unlock()
+	for _, h := range dropped {
+		h.warm.stop()
+		h.services.close()
+		h.monitor.Discard()
+		releaseDrains(h.cfg.Drain)
+	}
 }
 
 // Ready implements ready.Readiness: true once the warm names' targets have had their first probe round (or
@@ -143,8 +243,9 @@ func (w *warmer) observe(ctx context.Context, r chainResolver) (keys []health.Ke
 		}
 		for _, rr := range m.Answer {
 			if s, ok := rr.(*dns.SRV); ok && s.Target != "." && w.h.inScope(s.Target) {
-				k := health.Key{Target: strings.ToLower(s.Target), Port: s.Port, Method: svc.Method}
-				w.h.monitor.Observe(k, serviceDomain(s.Hdr.Name))
+				domain := serviceDomain(s.Hdr.Name)
+				k := health.NewKey(s.Target, s.Port, svc.Method, domain)
+				w.h.monitor.Observe(k, domain)
 				keys = append(keys, k)
 			}
 		}

@@ -265,7 +265,7 @@ func (s *srvSets) resolve(ctx context.Context, h *Handler, name string, svc *Ser
 		if !ok || srv.Target == "." || !h.inScope(srv.Target) {
 			continue
 		}
-		k := health.Key{Target: strings.ToLower(srv.Target), Port: srv.Port, Method: svc.Method}
+		k := health.NewKey(srv.Target, srv.Port, svc.Method, domain)
 		h.view.Check(k, domain) // registers the target for probing
 		keys = append(keys, k)
 	}

@@ -116,8 +116,8 @@ func TestMetricsScraped(t *testing.T) {
 	}
 	_, body := httpGet(t, "http://"+metrics+"/metrics")
 	for _, want := range []string{
-		`coredns_srvhealth_target_up{port="` + portOf(live) + `",probe="tcp",target="live.example.com."} 1`,
-		`coredns_srvhealth_target_up{port="` + deadPort + `",probe="tcp",target="dead.example.com."} 0`,
+		`coredns_srvhealth_target_up{domain="",port="` + portOf(live) + `",probe="tcp",target="live.example.com."} 1`,
+		`coredns_srvhealth_target_up{domain="",port="` + deadPort + `",probe="tcp",target="dead.example.com."} 0`,
 		`coredns_srvhealth_probes_total{probe="tcp",result="up"}`,
 		`coredns_srvhealth_probes_total{probe="tcp",result="down"}`,
 		`coredns_srvhealth_probe_duration_seconds_count{probe="tcp"}`,

@@ -49,8 +49,7 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	c.OnStartup(h.OnStartup)
-	c.OnShutdown(h.OnShutdown)
+	h.hook(c)
 
 	config := dnsserver.GetConfig(c)
 	config.AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -78,7 +77,7 @@ func parse(c *caddy.Controller) (*Config, error) {
 		}
 		i++
 		cfg = newConfig(plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys))
-		pend := &pending{probes: map[string]probe.Kind{}, allDown: map[string]Policy{}, unprobed: map[string]error{}}
+		pend := &serviceLines{probes: map[string]probe.Kind{}, allDown: map[string]Policy{}, unprobed: map[string]error{}}
 		seen := map[string]bool{}
 		for c.NextBlock() {
 			prop := c.Val()
@@ -101,15 +100,15 @@ func parse(c *caddy.Controller) (*Config, error) {
 	return cfg, nil
 }
 
-// pending holds the per-service lines of a block, which may come before or after "services"; finish
+// serviceLines holds the per-service lines of a block, which may come before or after "services"; finish
 // applies them once every line is read.
-type pending struct {
+type serviceLines struct {
 	probes   map[string]probe.Kind // service label -> kind of its probe line
 	allDown  map[string]Policy     // service label ("" for every service) -> policy of its all_down line
 	unprobed map[string]error      // services with no natural probe, with the error at their services line
 }
 
-func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string, pend *pending) error {
+func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string, pend *serviceLines) error {
 	want := func(n int, what string) error {
 		if len(args) != n {
 			return c.Errf("%s: want %s, got %d argument(s)", prop, what, len(args))
@@ -174,7 +173,7 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 		case "expire":
 			cfg.Expire = d
 		}
-	case "fails", "rises", "max_targets":
+	case "fails", "rises", "max_targets", "max_in_flight":
 		if err := want(1, "a positive integer"); err != nil {
 			return err
 		}
@@ -189,6 +188,8 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			cfg.Rises = n
 		case "max_targets":
 			cfg.MaxTargets = n
+		case "max_in_flight":
+			cfg.MaxInFlight = n
 		}
 	case "all_down":
 		if len(args) != 1 && len(args) != 2 {
@@ -307,7 +308,7 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 
 // finish applies the per-service settings, which may come before or after "services", and checks the
 // settings that only make sense together.
-func finish(c *caddy.Controller, cfg *Config, pend *pending) error {
+func finish(c *caddy.Controller, cfg *Config, pend *serviceLines) error {
 	if p, ok := pend.allDown[""]; ok {
 		for i := range cfg.Services {
 			cfg.Services[i].AllDown = p

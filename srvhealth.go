@@ -31,8 +31,9 @@ type Handler struct {
 	signer   *dnssec.Dnssec  // the block's dnssec plugin, which signs what srvhealth changed; nil without one
 	monitor  *health.Monitor // nil when view is a test fake
 	warm     *warmer
-	soa      soaCache // SOAs for the negative answers srvhealth makes
-	services srvSets  // the targets behind the SRV names NAPTR records point at
+	soa      soaCache  // SOAs for the negative answers srvhealth makes
+	services srvSets   // the targets behind the SRV names NAPTR records point at
+	inst     *instance // the caddy instance it belongs to; nil in tests that build it by hand
 }
 
 // Name implements plugin.Handler.
@@ -260,7 +261,7 @@ func (h *Handler) judge(srvs []*dns.SRV, svc *Service) []judged {
 		js[i].srv = s
 		target := strings.ToLower(s.Target)
 		if h.inScope(s.Target) {
-			k := health.Key{Target: target, Port: s.Port, Method: svc.Method}
+			k := health.NewKey(s.Target, s.Port, svc.Method, domain)
 			js[i].status, js[i].known = h.view.Check(k, domain)
 			js[i].reason = verdict(js[i].status, js[i].known, h.cfg)
 		}

@@ -9,16 +9,39 @@ package health
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/srvhealth/srvhealth/probe"
 )
 
-// Key identifies one monitored target: the same host on 5060/udp and 5061/tls is two entries.
+// Key identifies one monitored target: the same host on 5060/udp and 5061/tls is two entries. Build it
+// with NewKey.
 type Key struct {
 	Target string // SRV target, lower case, fully qualified (trailing dot)
 	Port   uint16
 	Method probe.Method
+	// Domain is the service domain ("example.com") for methods whose probe tells the server which domain
+	// it asks for, and empty for the others; see NewKey.
+	Domain string
+}
+
+// NewKey returns the key of target:port probed with m for the service domain domain (lower case, no
+// trailing dot).
+//
+// Where the probe carries the domain, the server's answer depends on it: an XMPP server answers a stream
+// 'to' a domain it does not host with host-unknown, and a TLS server picks its certificate by SNI and is
+// verified against the domain. A server hosting many domains is then up for some and down for others, so
+// the domain is part of the key for the XMPP probes and for every probe over TLS. A TCP connect, no probe
+// and SIP over UDP or TCP (where any final reply, 404 included, shows a working server) do not depend on
+// it, and their key leaves it out, so a target shared by many domains is probed once.
+func NewKey(target string, port uint16, m probe.Method, domain string) Key {
+	k := Key{Target: strings.ToLower(target), Port: port, Method: m}
+	switch {
+	case m.Kind == probe.KindXMPPClient, m.Kind == probe.KindXMPPServer, m.Kind == probe.KindTLS, m.Transport == probe.TLS:
+		k.Domain = domain
+	}
+	return k
 }
 
 // State is the hysteresis state of a target or address.
@@ -67,7 +90,7 @@ type Config struct {
 	Rises       int           // consecutive successes that mark a down address up; default 2
 	Expire      time.Duration // a target not observed for this long is forgotten; default 10m
 	MaxTargets  int           // the table never holds more targets; default 10000
-	MaxInFlight int           // probes in flight at once; default 64
+	MaxInFlight int           // probes in flight at once; default 1024, a quarter of them for down targets
 	// MaxAddrs bounds the addresses probed per target and round; default 4. They are the lowest in-scope
 	// addresses in sorted order, so that the same ones are probed every round whatever order the backend
 	// answers in; the others are listed as unknown in Status.Up and do not count for the target's state.
@@ -89,7 +112,7 @@ const (
 	DefaultRises       = 2
 	DefaultExpire      = 10 * time.Minute
 	DefaultMaxTargets  = 10000
-	DefaultMaxInFlight = 64
+	DefaultMaxInFlight = 1024
 	DefaultMaxAddrs    = 4
 )
 

@@ -54,6 +54,7 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string) (Resolution, er
 type fakeProber struct {
 	mu      sync.Mutex
 	down    map[netip.Addr]bool
+	hang    map[netip.Addr]bool // blackholed: the probe returns only when its context ends
 	calls   map[netip.Addr]int
 	targets map[netip.Addr]probe.Target
 	seq     func(call int) bool // if set, the result of the n-th call (from 1) of any address
@@ -64,13 +65,19 @@ type fakeProber struct {
 }
 
 func newProber() *fakeProber {
-	return &fakeProber{down: map[netip.Addr]bool{}, calls: map[netip.Addr]int{}, targets: map[netip.Addr]probe.Target{}}
+	return &fakeProber{down: map[netip.Addr]bool{}, hang: map[netip.Addr]bool{}, calls: map[netip.Addr]int{}, targets: map[netip.Addr]probe.Target{}}
 }
 
 func (f *fakeProber) setDown(a netip.Addr, down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down[a] = down
+}
+
+func (f *fakeProber) setHang(a netip.Addr, hang bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hang[a] = hang
 }
 
 func (f *fakeProber) callsTo(a netip.Addr) int {
@@ -97,7 +104,12 @@ func (f *fakeProber) Probe(ctx context.Context, t probe.Target) probe.Result {
 	if f.seq != nil {
 		up = f.seq(int(total))
 	}
+	hang := f.hang[a]
 	f.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return probe.Result{Reason: "timeout"}
+	}
 	if f.block.Load() {
 		<-ctx.Done()
 		time.Sleep(f.linger)
@@ -108,6 +120,11 @@ func (f *fakeProber) Probe(ctx context.Context, t probe.Target) probe.Result {
 	}
 	return probe.Result{Up: true, Duration: time.Millisecond}
 }
+
+// proberFunc is a Prober made of a function.
+type proberFunc func(ctx context.Context, t probe.Target) probe.Result
+
+func (f proberFunc) Probe(ctx context.Context, t probe.Target) probe.Result { return f(ctx, t) }
 
 func factory(p probe.Prober) func(probe.Method) (probe.Prober, error) {
 	return func(probe.Method) (probe.Prober, error) { return p, nil }

@@ -30,7 +30,9 @@ type Events interface {
 	// Forgotten reports a key that left the process-wide registry: no Monitor watches it any more
 	// (expired, or the last Monitor that knew it stopped), so its metric series can go.
 	Forgotten(k Key)
-	// Overflow reports an Observe refused because the table is at MaxTargets; the key is not monitored.
+	// Overflow reports a key refused because the table is at MaxTargets; the key is not monitored. A key
+	// is reported once until it goes unobserved for Expire, like a monitored one, as long as no more than
+	// MaxTargets refused keys are remembered at once; past that every refusal is reported.
 	Overflow(k Key)
 }
 
@@ -50,7 +52,7 @@ const seenGranularity = time.Second
 // entry is one monitored target of one Monitor.
 type entry struct {
 	key    Key
-	domain string // service domain, for SNI, XMPP 'to' and SIP URI host; the first seen wins
+	domain string // service domain, for SNI, XMPP 'to' and SIP URI host: key.Domain, or the first seen
 	host   string // key.Target without its trailing dot
 	rec    *record
 
@@ -59,17 +61,42 @@ type entry struct {
 	gone atomic.Bool              // removed from the table; the scheduler drops it
 
 	due        time.Time // when its next round starts; owned by the scheduler goroutine
+	running    bool      // a round of it runs; owned by the scheduler goroutine
+	class      class     // the budget its running round counts against; owned by the scheduler goroutine
 	resolvedAt time.Time // when the target was last resolved; owned by the goroutine running its round
+}
+
+// class is the budget a round runs on. Targets already down are out of the answers: probing them late
+// only delays their return. Targets that are up or unknown are in the answers, and a late probe of one that
+// just died keeps it there. So a down target's round runs on a budget of its own, a quarter of MaxInFlight,
+// and however many of them hang (a site that lost power), the rest of the slots stay free for the targets
+// that could still fall.
+type class uint8
+
+const (
+	serving class = iota // up or unknown: in the answers
+	down                 // down: out of the answers already
+)
+
+func classOf(e *entry) class {
+	if e.snap.Load().status.State == Down {
+		return down
+	}
+	return serving
 }
 
 // Monitor probes the targets it is told about and keeps their state for the query path.
 //
-// Scheduling is one goroutine with a heap of due times feeding a pool of MaxInFlight workers, each running
-// one target's round (resolve, then probe its addresses in parallel); a semaphore of MaxInFlight slots
-// bounds the probes in flight, and each probe holds its slot for at most Timeout. So 10,000 targets cost
-// 10,000 heap entries, not 10,000 timers and goroutines. A new target's first round is placed at a random
-// offset within one Interval so a burst of new targets (or a warm list) is spread over the interval; later
-// rounds keep that phase.
+// Scheduling is one goroutine with a heap of due times. A due round gets a goroutine of its own (resolve,
+// then probe its addresses in parallel) as soon as its class has room: at most MaxInFlight rounds of
+// serving targets and MaxInFlight/4 of down ones run at once. Probes are bounded the same way, MaxInFlight
+// in all and a quarter of that for down targets, each holding its slot for at most Timeout. A hung address
+// costs a parked goroutine and a socket for Timeout, not a worker that every other target waits for, so
+// the rounds of the serving targets keep their interval while up to a quarter of the slots hang; a round
+// that finds no room waits in its class's queue, in due order. 10,000 targets cost 10,000 heap entries,
+// not 10,000 timers and goroutines. A new target's first round is placed at a random offset within one
+// Interval so a burst of new targets (or a warm list) is spread over the interval; later rounds keep that
+// phase.
 type Monitor struct {
 	cfg       Config
 	resolver  Resolver
@@ -78,17 +105,19 @@ type Monitor struct {
 
 	table      *table
 	n          atomic.Int64 // entries in the table
+	nRefused   atomic.Int64 // keys in the shards' refused sets
 	epoch      time.Time
 	touchEvery int64 // nanoseconds; see seenGranularity
 
-	mu      sync.Mutex // guards pending and probers
-	pending []*entry   // new or finished entries for the scheduler to (re)place
-	probers map[probe.Method]proberOrErr
-	wake    chan struct{} // capacity 1: pending has something
+	mu       sync.Mutex // guards pending, probers and launched
+	pending  []*entry   // new or finished entries for the scheduler to (re)place
+	probers  map[probe.Method]proberOrErr
+	launched bool          // the scheduler goroutine was started
+	wake     chan struct{} // capacity 1: pending has something
 
-	jobs chan *entry
-	sem  chan struct{}
-	rng  *rand.Rand // scheduler goroutine only
+	sem     chan struct{} // a slot per probe in flight
+	downSem chan struct{} // a slot per probe in flight of a down target, taken before sem
+	rng     *rand.Rand    // scheduler goroutine only
 
 	ctx       context.Context // cancelled by Stop: cuts probes and resolutions short
 	cancel    context.CancelFunc
@@ -126,8 +155,8 @@ func New(cfg Config, r Resolver, newProber func(probe.Method) (probe.Prober, err
 		touchEvery: int64(min(seenGranularity, cfg.Expire/8)),
 		probers:    map[probe.Method]proberOrErr{},
 		wake:       make(chan struct{}, 1),
-		jobs:       make(chan *entry),
 		sem:        make(chan struct{}, cfg.MaxInFlight),
+		downSem:    make(chan struct{}, downBudget(cfg.MaxInFlight)),
 		rng:        rand.New(rand.NewPCG(uint64(now.UnixNano()), 0x5352564845414c54)),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -135,29 +164,52 @@ func New(cfg Config, r Resolver, newProber func(probe.Method) (probe.Prober, err
 	}
 }
 
-// Start begins probing: the scheduler and the workers run until Stop. Starting twice, or after Stop, does
-// nothing.
+// Start begins probing, until Stop. The scheduler goroutine starts with the first target, so a Monitor
+// that is started and never given one (a server block no SRV query reaches, or an instance CoreDNS drops
+// after a failed reload) runs nothing. Starting twice, or after Stop, does nothing.
 func (m *Monitor) Start() {
 	m.startOnce.Do(func() {
 		if m.stopped.Load() {
 			return
 		}
+		reg.start(m)
 		m.started.Store(true)
-		reg.start()
-		m.wg.Add(1 + m.cfg.MaxInFlight)
-		go m.schedule()
-		for range m.cfg.MaxInFlight {
-			go m.work()
+		if m.n.Load() > 0 {
+			m.launch()
 		}
 	})
 }
 
+// launch starts the scheduler goroutine, once, unless Stop came first.
+func (m *Monitor) launch() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.launched || m.stopped.Load() {
+		return
+	}
+	m.launched = true
+	m.wg.Add(1)
+	go m.schedule()
+}
+
+// downBudget is the share of the in-flight limit that down targets may use: a quarter, at least one.
+func downBudget(maxInFlight int) int { return max(1, maxInFlight/4) }
+
 // Stop ends probing, waits for every goroutine the Monitor started, and lets go of its targets in the
 // registry (they stay there for the rest of Expire while another Monitor runs, so a reloaded instance
 // keeps their state). It is safe to call more than once and from several goroutines.
-func (m *Monitor) Stop() {
+func (m *Monitor) Stop() { m.stop(false) }
+
+// Discard is Stop for a Monitor whose work is to leave no trace: that of an instance CoreDNS started and
+// then dropped, which has no successor to hand its states to. The targets only it held leave the registry
+// at once instead of staying for the rest of Expire; those other Monitors hold stay theirs.
+func (m *Monitor) Discard() { m.stop(true) }
+
+func (m *Monitor) stop(discard bool) {
 	m.stopOnce.Do(func() {
+		m.mu.Lock() // orders this with launch: no goroutine starts once stopped is set
 		m.stopped.Store(true)
+		m.mu.Unlock()
 		m.startOnce.Do(func() {}) // a Start racing with Stop does nothing
 		m.cancel()
 		close(m.quit)
@@ -170,14 +222,15 @@ func (m *Monitor) Stop() {
 			es = append(es, m.table.shards[i].removeIf(func(*entry) bool { return true })...)
 		}
 		m.n.Store(0)
-		forgotten := reg.stop(es, m.seenAt, m.started.Load())
+		forgotten := reg.stop(m, es, m.seenAt, discard)
 		for _, k := range forgotten {
 			m.ev.Forgotten(k)
 		}
 	})
 }
 
-// Observe registers k, seen in an answer for the service domain domain, or refreshes it. It never blocks
+// Observe registers k, seen in an answer for the service domain domain, or refreshes it. The probes of k
+// use k.Domain when it is set, and otherwise the domain of k's first Observe. It never blocks
 // on probes or the network: a known key costs a map lookup and at most one atomic store; a new one a short
 // locked insert. At MaxTargets a new key is refused (Events.Overflow) and not monitored.
 func (m *Monitor) Observe(k Key, domain string) {
@@ -208,9 +261,19 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 		return
 	}
 	if !m.reserve() {
+		first := m.refuse(s, k, now)
 		s.mu.Unlock()
-		m.ev.Overflow(k)
+		if first {
+			m.ev.Overflow(k)
+		}
 		return
+	}
+	if _, ok := s.refused[k]; ok {
+		delete(s.refused, k)
+		m.nRefused.Add(-1)
+	}
+	if k.Domain != "" {
+		domain = k.Domain
 	}
 	e := &entry{key: k, domain: domain, host: strings.TrimSuffix(k.Target, ".")}
 	e.seen.Store(now)
@@ -223,6 +286,26 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 	s.insert(k, e)
 	s.mu.Unlock()
 	m.enqueue(e)
+	if m.started.Load() {
+		m.launch()
+	}
+}
+
+// refuse remembers that k was refused at now and reports whether that is news. The caller holds s.mu.
+func (m *Monitor) refuse(s *shard, k Key, now int64) bool {
+	if _, ok := s.refused[k]; ok {
+		s.refused[k] = now
+		return false
+	}
+	if m.nRefused.Load() >= int64(m.cfg.MaxTargets) {
+		return true // too many to remember: count each refusal rather than grow without bound
+	}
+	if s.refused == nil {
+		s.refused = map[Key]int64{}
+	}
+	s.refused[k] = now
+	m.nRefused.Add(1)
+	return true
 }
 
 // reserve takes a place in the table, or reports that it is full.
@@ -303,11 +386,16 @@ func (m *Monitor) sweepEvery() time.Duration {
 	return max(time.Millisecond, min(m.cfg.Interval, m.cfg.Expire/4))
 }
 
-// schedule is the scheduler goroutine: it places new and finished entries on the heap, hands due ones to
-// the workers and sweeps expired targets.
+// schedule is the scheduler goroutine: it places new and finished entries on the heap, starts the rounds
+// that are due as their class has room, and sweeps expired targets.
 func (m *Monitor) schedule() {
 	defer m.wg.Done()
-	var q dueHeap
+	var (
+		q       dueHeap
+		ready   [2][]*entry // due rounds waiting for room, by class, in due order
+		running [2]int
+		limit   = [2]int{serving: m.cfg.MaxInFlight, down: downBudget(m.cfg.MaxInFlight)}
+	)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextSweep := time.Now().Add(m.sweepEvery())
@@ -318,6 +406,10 @@ func (m *Monitor) schedule() {
 		m.pending = nil
 		m.mu.Unlock()
 		for _, e := range pending {
+			if e.running {
+				e.running = false
+				running[e.class]--
+			}
 			if e.gone.Load() {
 				continue
 			}
@@ -330,13 +422,23 @@ func (m *Monitor) schedule() {
 		}
 		for q.Len() > 0 && !q[0].due.After(now) {
 			e := heap.Pop(&q).(*entry)
-			if e.gone.Load() {
-				continue
+			if !e.gone.Load() {
+				c := classOf(e)
+				ready[c] = append(ready[c], e)
 			}
-			select {
-			case m.jobs <- e:
-			case <-m.quit:
-				return
+		}
+		for c := range ready {
+			for running[c] < limit[c] && len(ready[c]) > 0 {
+				e := ready[c][0]
+				ready[c][0] = nil
+				ready[c] = ready[c][1:]
+				if e.gone.Load() {
+					continue
+				}
+				e.running, e.class = true, class(c)
+				running[c]++
+				m.wg.Add(1)
+				go m.run(e, class(c))
 			}
 		}
 		wait := nextSweep.Sub(now)
@@ -397,6 +499,19 @@ func (m *Monitor) sweep(now time.Time) {
 		}
 	}
 	m.n.Add(-int64(len(gone)))
+	if m.nRefused.Load() > 0 {
+		for i := range m.table.shards {
+			s := &m.table.shards[i]
+			s.mu.Lock()
+			for k, seen := range s.refused {
+				if seen < cutoff {
+					delete(s.refused, k)
+					m.nRefused.Add(-1)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
 	forgotten := reg.expire(gone)
 	forgotten = append(forgotten, reg.sweep(now.Add(-m.cfg.Expire))...)
 	for _, k := range forgotten {
@@ -404,18 +519,11 @@ func (m *Monitor) sweep(now time.Time) {
 	}
 }
 
-// work is a worker goroutine: it runs the rounds the scheduler hands it.
-func (m *Monitor) work() {
+// run runs one round of e on the budget of class c and hands e back to the scheduler.
+func (m *Monitor) run(e *entry, c class) {
 	defer m.wg.Done()
-	for {
-		select {
-		case <-m.quit:
-			return
-		case e := <-m.jobs:
-			m.round(e)
-			m.enqueue(e)
-		}
-	}
+	m.round(e, c)
+	m.enqueue(e)
 }
 
 // prober returns the prober of method, built on first use.
@@ -446,7 +554,7 @@ func needsResolve(old *snapshot, resolvedAt, now time.Time, interval time.Durati
 
 // round resolves e's target, probes its addresses, publishes the new snapshot and reports what happened.
 // A round cut short by Stop publishes nothing: a cancelled probe says nothing about the target.
-func (m *Monitor) round(e *entry) {
+func (m *Monitor) round(e *entry, c class) {
 	start := time.Now()
 	old := e.snap.Load()
 
@@ -479,7 +587,7 @@ func (m *Monitor) round(e *entry) {
 			r.probed, r.why = nil, "no prober for "+e.key.Method.String()+": "+perr.Error()
 		}
 	}
-	r.results = m.probeAll(p, e, r.probed)
+	r.results = m.probeAll(p, e, c, r.probed)
 	if m.ctx.Err() != nil {
 		return
 	}
@@ -501,22 +609,31 @@ func (m *Monitor) round(e *entry) {
 	}
 }
 
-// probeAll probes addrs in parallel, each under a semaphore slot and Timeout, and returns their results.
-func (m *Monitor) probeAll(p probe.Prober, e *entry, addrs []netip.Addr) []probe.Result {
+// probeAll probes addrs in parallel, each under a slot of class c's budget and Timeout, and returns their
+// results.
+func (m *Monitor) probeAll(p probe.Prober, e *entry, c class, addrs []netip.Addr) []probe.Result {
 	results := make([]probe.Result, len(addrs))
 	if len(addrs) == 1 {
-		results[0] = m.probeOne(p, e, addrs[0])
+		results[0] = m.probeOne(p, e, c, addrs[0])
 		return results
 	}
 	var wg sync.WaitGroup
 	for i, a := range addrs {
-		wg.Go(func() { results[i] = m.probeOne(p, e, a) })
+		wg.Go(func() { results[i] = m.probeOne(p, e, c, a) })
 	}
 	wg.Wait()
 	return results
 }
 
-func (m *Monitor) probeOne(p probe.Prober, e *entry, a netip.Addr) probe.Result {
+func (m *Monitor) probeOne(p probe.Prober, e *entry, c class, a netip.Addr) probe.Result {
+	if c == down {
+		select {
+		case m.downSem <- struct{}{}:
+		case <-m.ctx.Done():
+			return probe.Result{Reason: "stopped"}
+		}
+		defer func() { <-m.downSem }()
+	}
 	select {
 	case m.sem <- struct{}{}:
 	case <-m.ctx.Done():

@@ -1,9 +1,12 @@
 package health
 
 import (
+	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,6 +263,9 @@ func TestMaxTargets(t *testing.T) {
 		m.Observe(key(targetName(i)), "example.com")
 	}
 	m.Observe(key(targetName(0)), "example.com") // known: no overflow
+	for range 5 {
+		m.Observe(key(targetName(3)), "example.com") // refused already: reported once
+	}
 	if m.Len() != 3 {
 		t.Errorf("len %d, want 3", m.Len())
 	}
@@ -609,5 +615,198 @@ func TestHealthyTargetNotResolvedEveryRound(t *testing.T) {
 	}
 	if st, ok := m.Check(k, "example.com"); !ok || st.State != Up {
 		t.Errorf("Check = %+v, %v; want up", st, ok)
+	}
+}
+
+// TestNewKey checks which methods make the service domain part of a target's identity: those whose probe
+// names it to the server (XMPP's stream 'to', TLS's SNI and certificate name).
+func TestNewKey(t *testing.T) {
+	for _, tc := range []struct {
+		m          probe.Method
+		withDomain bool
+	}{
+		{probe.Method{Kind: probe.KindNone}, false},
+		{probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}, false},
+		{probe.Method{Kind: probe.KindSIP, Transport: probe.UDP}, false},
+		{probe.Method{Kind: probe.KindSIP, Transport: probe.TCP}, false},
+		{probe.Method{Kind: probe.KindSIP, Transport: probe.TLS}, true},
+		{probe.Method{Kind: probe.KindTLS, Transport: probe.TLS}, true},
+		{probe.Method{Kind: probe.KindXMPPClient, Transport: probe.TCP}, true},
+		{probe.Method{Kind: probe.KindXMPPClient, Transport: probe.TLS}, true},
+		{probe.Method{Kind: probe.KindXMPPServer, Transport: probe.TCP}, true},
+		{probe.Method{Kind: probe.KindXMPPServer, Transport: probe.TLS}, true},
+	} {
+		k := NewKey("XMPP.Example.COM.", 5222, tc.m, "a.example")
+		want := Key{Target: "xmpp.example.com.", Port: 5222, Method: tc.m}
+		if tc.withDomain {
+			want.Domain = "a.example"
+		}
+		if k != want {
+			t.Errorf("%v: NewKey = %+v, want %+v", tc.m, k, want)
+		}
+	}
+}
+
+// TestSharedTargetDomains checks that an XMPP target listed by two domains is probed once per domain,
+// each probe naming its own, while a SIP-over-UDP target listed by two domains is probed once.
+func TestSharedTargetDomains(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	r.set("xmpp.example.com.", Resolution{Addrs: addrs("192.0.2.1")})
+	r.set("sip.example.com.", Resolution{Addrs: addrs("192.0.2.2")})
+	var mu sync.Mutex
+	domains := map[string]bool{}
+	m := start(t, testConfig(), r, proberFunc(func(ctx context.Context, tg probe.Target) probe.Result {
+		mu.Lock()
+		domains[tg.Addr.Addr().String()+" "+tg.Domain] = true
+		mu.Unlock()
+		return p.Probe(ctx, tg)
+	}), nil)
+	xmpp := probe.Method{Kind: probe.KindXMPPClient, Transport: probe.TCP}
+	for _, d := range []string{"gone.example", "a.example"} {
+		m.Observe(NewKey("xmpp.example.com.", 5222, xmpp, d), d)
+		m.Observe(NewKey("sip.example.com.", 5060, sipUDP, d), d)
+	}
+	if m.Len() != 3 {
+		t.Errorf("%d entries, want 3: one per domain for XMPP, one for SIP over UDP", m.Len())
+	}
+	waitFor(t, "probes", func() bool { return p.total.Load() >= 10 })
+	m.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]bool{"192.0.2.1 gone.example": true, "192.0.2.1 a.example": true, "192.0.2.2 gone.example": true}
+	if !maps.Equal(domains, want) {
+		t.Errorf("probed %v, want %v", domains, want)
+	}
+}
+
+// TestHungTargetsDoNotDelayOthers blackholes 100 targets, ten times what MaxInFlight probes can wait on
+// at once, and then a healthy target: it must leave the answers within interval x fails + timeout, plus
+// one interval of slack for its phase, as the README promises. With a fixed pool of MaxInFlight workers
+// each hung target held a worker for the whole timeout, every target's round slipped to one every
+// 100 x timeout / MaxInFlight, and the dying target took several times as long.
+func TestHungTargetsDoNotDelayOthers(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p, ev := newResolver(), newProber(), &recorder{}
+	cfg := testConfig()
+	cfg.Interval = 400 * time.Millisecond
+	cfg.Timeout = 200 * time.Millisecond
+	cfg.Fails = 2
+	cfg.MaxInFlight = 8
+	m := start(t, cfg, r, p, ev)
+
+	var hung []Key
+	for i := range 100 {
+		k := key(targetName(i))
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)})
+		r.set(k.Target, Resolution{Addrs: []netip.Addr{a}})
+		// Refused first, so they are down after two quick rounds; then blackholed below.
+		p.setDown(a, true)
+		hung = append(hung, k)
+		m.Observe(k, "example.com")
+	}
+	healthy, healthyAddr := key("healthy.example.com."), netip.MustParseAddr("192.0.2.1")
+	r.set(healthy.Target, Resolution{Addrs: []netip.Addr{healthyAddr}})
+	m.Observe(healthy, "example.com")
+	waitFor(t, "the 100 down and the healthy one up", func() bool {
+		for _, k := range hung {
+			if st, _ := m.Lookup(k); st.State != Down {
+				return false
+			}
+		}
+		st, _ := m.Lookup(healthy)
+		return st.State == Up
+	})
+	for i := range hung {
+		p.setHang(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), true)
+	}
+	waitFor(t, "blackholed probes in flight", func() bool { return p.cur.Load() >= 2 })
+	time.Sleep(cfg.Interval) // let the hung rounds pile up
+
+	dying := time.Now()
+	p.setHang(healthyAddr, true)
+	waitFor(t, "the dying target down", func() bool { st, _ := m.Lookup(healthy); return st.State == Down })
+	took := time.Since(dying)
+	bound := cfg.Interval*time.Duration(cfg.Fails) + cfg.Timeout + cfg.Interval
+	if took > bound {
+		t.Errorf("a target that died behind 100 hung ones left after %v, want at most %v", took.Round(time.Millisecond), bound)
+	}
+	if got := p.max.Load(); got > int64(cfg.MaxInFlight) {
+		t.Errorf("%d probes in flight, more than MaxInFlight %d", got, cfg.MaxInFlight)
+	}
+	// The hung ones are still probed, on the budget of the targets already down.
+	total := p.total.Load()
+	waitFor(t, "hung targets probed again", func() bool { return p.total.Load() >= total+20 })
+}
+
+// TestOverflowForgottenAfterExpire checks that a refused key is reported again once it went unobserved for
+// Expire, as a monitored key would have been forgotten.
+func TestOverflowForgottenAfterExpire(t *testing.T) {
+	requireEmptyRegistry(t)
+	ev := &recorder{}
+	cfg := testConfig()
+	cfg.MaxTargets = 1
+	cfg.Expire = 200 * time.Millisecond
+	m := start(t, cfg, newResolver(), newProber(), ev)
+	kept, refused := key("kept.example.com."), key("refused.example.com.")
+	m.Observe(kept, "example.com")
+	m.Observe(refused, "example.com")
+	m.Observe(refused, "example.com")
+	if n := len(ev.events("overflow", refused)); n != 1 {
+		t.Fatalf("%d overflow events, want 1", n)
+	}
+	deadline := time.Now().Add(4 * cfg.Expire)
+	for time.Now().Before(deadline) {
+		m.Observe(kept, "example.com")
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Observe(refused, "example.com")
+	if n := len(ev.events("overflow", refused)); n != 2 {
+		t.Errorf("%d overflow events after the refused key went unobserved for Expire, want 2", n)
+	}
+	if m.nRefused.Load() != 1 {
+		t.Errorf("%d refused keys remembered, want 1", m.nRefused.Load())
+	}
+}
+
+// TestStartIsLazy checks that a started Monitor runs no goroutine until it is given a target, so that an
+// instance CoreDNS starts and then drops (a reload that fails to bind) leaves nothing running.
+func TestStartIsLazy(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	k := key("sip1.example.com.")
+	r.set(k.Target, Resolution{Addrs: addrs("192.0.2.1")})
+	m := start(t, testConfig(), r, p, nil)
+	goleak.VerifyNone(t)
+	m.Observe(k, "example.com")
+	waitFor(t, "probed", func() bool { return m.Settled(k) })
+	m.Stop()
+	goleak.VerifyNone(t)
+}
+
+// TestDiscard plays a reload that fails: the new Monitor starts beside the running one, takes a target of
+// its own and one they share, and is discarded. Its own target leaves the registry at once; the shared one
+// stays with the running Monitor.
+func TestDiscard(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p, ev := newResolver(), newProber(), &recorder{}
+	shared, own := key("shared.example.com."), key("own.example.com.")
+	old := start(t, testConfig(), r, p, nil)
+	old.Observe(shared, "example.com")
+	nw := start(t, testConfig(), r, p, ev)
+	nw.Observe(shared, "example.com")
+	nw.Observe(own, "example.com")
+	nw.Discard()
+	if Registered(own) {
+		t.Error("the discarded Monitor's own target is still registered")
+	}
+	if !Registered(shared) {
+		t.Error("the target the running Monitor holds left the registry")
+	}
+	if recs, live := reg.size(); recs != 1 || live != 1 {
+		t.Errorf("registry: %d records, %d running monitors; want 1 and 1", recs, live)
+	}
+	if f := ev.events("forgotten", Key{}); len(f) != 1 || f[0].key != own {
+		t.Errorf("forgotten events %+v, want one for %s", f, own.Target)
 	}
 }

@@ -24,12 +24,12 @@ import (
 //
 // So the registry holds at most the union of the running Monitors' tables plus what stopped ones knew
 // within Expire, and nothing once no Monitor runs, however many reloads there were.
-var reg = registry{recs: map[Key]*record{}}
+var reg = registry{recs: map[Key]*record{}, live: map[*Monitor]struct{}{}}
 
 type registry struct {
 	mu      sync.Mutex
-	live    int // Monitors started and not stopped
-	orphans int // records no Monitor holds
+	live    map[*Monitor]struct{} // Monitors started and not stopped
+	orphans int                   // records no Monitor holds
 	recs    map[Key]*record
 }
 
@@ -71,26 +71,30 @@ func (r *registry) expire(es []*entry) (forgotten []Key) {
 	return forgotten
 }
 
-// stop lets go of the records of a stopping Monitor's entries, each last observed at seen(e), and, if
-// started, counts the Monitor out of the running ones. It returns the keys that left the registry.
-func (r *registry) stop(es []*entry, seen func(*entry) time.Time, started bool) (forgotten []Key) {
+// stop lets go of the records of a stopping Monitor's entries, each last observed at seen(e), and counts
+// the Monitor out of the running ones. With discard, a record no other Monitor holds goes instead of
+// staying as an orphan. It returns the keys that left the registry.
+func (r *registry) stop(m *Monitor, es []*entry, seen func(*entry) time.Time, discard bool) (forgotten []Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if started {
-		r.live--
-	}
+	delete(r.live, m)
 	for _, e := range es {
 		rec := e.rec
 		rec.holders--
 		if t := seen(e); t.After(rec.seen) {
 			rec.seen = t
 		}
-		if rec.holders == 0 {
+		switch {
+		case rec.holders > 0:
+		case discard:
+			delete(r.recs, e.key)
+			forgotten = append(forgotten, e.key)
+		default:
 			r.orphans++
 		}
 	}
-	if r.live > 0 {
-		return nil
+	if len(r.live) > 0 {
+		return forgotten
 	}
 	// Nothing runs any more: whatever nobody holds goes, orphans of earlier reloads included.
 	for k, rec := range r.recs {
@@ -104,10 +108,22 @@ func (r *registry) stop(es []*entry, seen func(*entry) time.Time, started bool) 
 }
 
 // start counts a Monitor in the running ones.
-func (r *registry) start() {
+func (r *registry) start(m *Monitor) {
 	r.mu.Lock()
-	r.live++
+	r.live[m] = struct{}{}
 	r.mu.Unlock()
+}
+
+// Monitored returns the number of targets the running Monitors hold, each Monitor's counted: a target
+// that two server blocks share is probed by each, and counted twice.
+func Monitored() int {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	n := 0
+	for m := range reg.live {
+		n += m.Len()
+	}
+	return n
 }
 
 // sweep drops the orphans last observed before cutoff and returns their keys.
@@ -131,5 +147,14 @@ func (r *registry) sweep(cutoff time.Time) (forgotten []Key) {
 func (r *registry) size() (recs, live int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.recs), r.live
+	return len(r.recs), len(r.live)
+}
+
+// Registered reports whether the process-wide registry holds a record of k: whether any Monitor watches
+// it, or a stopped one left its state for a successor. For tests and diagnostics.
+func Registered(k Key) bool {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	_, ok := reg.recs[k]
+	return ok
 }

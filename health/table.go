@@ -23,6 +23,9 @@ type table struct {
 type shard struct {
 	mu sync.Mutex // serialises writers; readers never take it
 	m  atomic.Pointer[map[Key]*entry]
+	// refused holds the keys refused at MaxTargets, with when they were last observed (as entry.seen);
+	// guarded by mu.
+	refused map[Key]int64
 }
 
 func newTable() *table {
