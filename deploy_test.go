@@ -385,7 +385,7 @@ func dashboardQueries(t *testing.T, d dashboard) []promQuery {
 				t.Fatalf("variable %s: query %s", v.Name, v.Query)
 			}
 		}
-		for _, e := range []string{q.Query, v.Definition} {
+		for _, e := range slices.Compact([]string{q.Query, v.Definition}) {
 			// label_values(SELECTOR, LABEL): the label must be on the selected metric.
 			if m := regexp.MustCompile(`^label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\)$`).FindStringSubmatch(e); m != nil {
 				e = fmt.Sprintf("group by (%s) (%s)", m[2], m[1])
