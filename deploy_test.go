@@ -2,12 +2,29 @@ package srvhealth_test
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/coredns/caddy"
+	"github.com/coredns/caddy/caddyfile"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/yaml"
+
+	"github.com/srvhealth/srvhealth"
 )
 
 // TestKubernetesManifests checks that every document of the deployment examples parses as YAML and is a
@@ -50,5 +67,689 @@ func TestKubernetesManifests(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("no %s among the manifests", k)
 		}
+	}
+}
+
+// The dashboard and the alerting rules (deploy/grafana, deploy/prometheus) are read by Grafana and Prometheus,
+// not by Go: a metric renamed in the plugin would leave them silently empty. The tests below hold every
+// query to the metrics the plugin registers, with their types and labels.
+
+const (
+	dashboardFile = "deploy/grafana/srvhealth.json"
+	rulesFile     = "deploy/prometheus/srvhealth-rules.yaml"
+	helmValues    = "deploy/helm/values.yaml"
+)
+
+// pendingMetrics are metrics the dashboard and the rules use that another branch adds to the plugin. A
+// pending metric that is registered fails the test: remove it from here, so its type and labels are checked
+// like the others'.
+var pendingMetrics = map[string]bool{
+	"coredns_srvhealth_resolve_failures_total": true,
+}
+
+// promQuery is one PromQL expression of the dashboard or the rules, with the labels its output is read by
+// (a panel's legend, an alert's annotations).
+type promQuery struct {
+	where  string
+	expr   string
+	output []string
+}
+
+var (
+	metricNameRE   = regexp.MustCompile(`\bcoredns_[A-Za-z0-9_]+`)
+	matchersRE     = regexp.MustCompile(`\{([^{}]*)\}`)
+	matcherLabelRE = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)`)
+	groupingRE     = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)`)
+	legendLabelRE  = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+	annotLabelRE   = regexp.MustCompile(`\$labels\.([A-Za-z_][A-Za-z0-9_]*)`)
+	grafanaVarRE   = regexp.MustCompile(`\$__rate_interval|\$__interval|\$__range|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?`)
+)
+
+// exportedMetric is a metric as the plugin's source declares it.
+type exportedMetric struct {
+	kind   string // Counter, Gauge, Histogram, Summary
+	labels []string
+}
+
+// sourceMetrics reads the metrics the root package declares with promauto/prometheus New{Counter,Gauge,
+// Histogram,Summary}[Vec]. A declaration it cannot read is an error, never skipped.
+func sourceMetrics(t *testing.T) map[string]exportedMetric {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{"plugin.Namespace": plugin.Namespace, "pluginName": "srvhealth"}
+	value := func(e ast.Expr) (string, bool) {
+		switch e := e.(type) {
+		case *ast.BasicLit:
+			s, err := strconv.Unquote(e.Value)
+			return s, err == nil
+		case *ast.Ident:
+			s, ok := names[e.Name]
+			return s, ok
+		case *ast.SelectorExpr:
+			if x, ok := e.X.(*ast.Ident); ok {
+				s, ok := names[x.Name+"."+e.Sel.Name]
+				return s, ok
+			}
+		}
+		return "", false
+	}
+	newRE := regexp.MustCompile(`^New(Counter|Gauge|Histogram|Summary)(Vec)?$`)
+	out := map[string]exportedMetric{}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			pkg, ok := sel.X.(*ast.Ident)
+			m := newRE.FindStringSubmatch(sel.Sel.Name)
+			if !ok || (pkg.Name != "promauto" && pkg.Name != "prometheus") || m == nil {
+				return true
+			}
+			pos := fset.Position(call.Pos())
+			opts, ok := call.Args[0].(*ast.CompositeLit)
+			if !ok {
+				t.Errorf("%s: cannot read the metric's options", pos)
+				return true
+			}
+			parts := map[string]string{}
+			for _, el := range opts.Elts {
+				kv, ok := el.(*ast.KeyValueExpr)
+				if !ok {
+					continue
+				}
+				key := kv.Key.(*ast.Ident).Name
+				if key != "Namespace" && key != "Subsystem" && key != "Name" {
+					continue
+				}
+				v, ok := value(kv.Value)
+				if !ok {
+					t.Errorf("%s: cannot read %s", pos, key)
+				}
+				parts[key] = v
+			}
+			em := exportedMetric{kind: m[1]}
+			if m[2] == "Vec" {
+				labels, ok := call.Args[1].(*ast.CompositeLit)
+				if !ok {
+					t.Errorf("%s: cannot read the label names", pos)
+					return true
+				}
+				for _, l := range labels.Elts {
+					v, ok := value(l)
+					if !ok {
+						t.Errorf("%s: cannot read a label name", pos)
+					}
+					em.labels = append(em.labels, v)
+				}
+			}
+			out[prometheus.BuildFQName(parts["Namespace"], parts["Subsystem"], parts["Name"])] = em
+			return true
+		})
+	}
+	if len(out) == 0 {
+		t.Fatal("no metric declarations found")
+	}
+	return out
+}
+
+// registered reports whether a collector in the default registry, where promauto puts the plugin's metrics,
+// describes a metric of this name: registering another one of that name fails then.
+func registered(name string) bool {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "deploy_test probe"})
+	if err := prometheus.DefaultRegisterer.Register(g); err != nil {
+		return true
+	}
+	prometheus.DefaultRegisterer.Unregister(g)
+	return false
+}
+
+// checkQueries returns what is wrong with the queries: a metric the plugin does not register, a series
+// suffix its type does not have, a label it does not carry, or an output label lost in the aggregation.
+func checkQueries(queries []promQuery, exported map[string]exportedMetric) []string {
+	var problems []string
+	for _, q := range queries {
+		names := metricNameRE.FindAllString(q.expr, -1)
+		allowed := map[string]bool{"job": true, "instance": true}
+		pending := false
+		for _, name := range names {
+			if pendingMetrics[name] {
+				if registered(name) {
+					problems = append(problems, fmt.Sprintf("%s: %s is registered now: remove it from pendingMetrics", q.where, name))
+				}
+				pending = true
+				continue
+			}
+			base, suffix := name, ""
+			em, ok := exported[name]
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				if b, found := strings.CutSuffix(name, s); !ok && found {
+					base, suffix = b, s
+					em, ok = exported[b]
+				}
+			}
+			switch {
+			case !ok || !registered(base):
+				problems = append(problems, fmt.Sprintf("%s: %s is not a metric srvhealth exports", q.where, name))
+				continue
+			case suffix == "_bucket" && em.kind != "Histogram",
+				suffix != "" && em.kind != "Histogram" && em.kind != "Summary":
+				problems = append(problems, fmt.Sprintf("%s: %s: %s is a %s", q.where, name, base, em.kind))
+				continue
+			}
+			for _, l := range em.labels {
+				allowed[l] = true
+			}
+			if suffix == "_bucket" {
+				allowed["le"] = true
+			}
+		}
+		if pending {
+			continue // labels unknown until the metric exists
+		}
+		var used []string
+		for _, m := range matchersRE.FindAllStringSubmatch(q.expr, -1) {
+			for _, l := range matcherLabelRE.FindAllStringSubmatch(m[1], -1) {
+				used = append(used, l[1])
+			}
+		}
+		groupings := groupingRE.FindAllStringSubmatch(q.expr, -1)
+		for _, g := range groupings {
+			for l := range strings.SplitSeq(g[1], ",") {
+				if l = strings.TrimSpace(l); l != "" {
+					used = append(used, l)
+				}
+			}
+		}
+		for _, l := range used {
+			if !allowed[l] {
+				problems = append(problems, fmt.Sprintf("%s: label %q is not on %v", q.where, l, names))
+			}
+		}
+		// What the output carries: the first (outermost) grouping's labels, or the series' own.
+		out := allowed
+		if len(groupings) > 0 {
+			out = map[string]bool{}
+			for l := range strings.SplitSeq(groupings[0][1], ",") {
+				out[strings.TrimSpace(l)] = true
+			}
+		}
+		for _, l := range q.output {
+			if !out[l] {
+				problems = append(problems, fmt.Sprintf("%s: output label %q is not in the result of %s", q.where, l, q.expr))
+			}
+		}
+	}
+	return problems
+}
+
+// dashboard is the part of Grafana's dashboard JSON model the tests read.
+type dashboard struct {
+	UID           string  `json:"uid"`
+	Title         string  `json:"title"`
+	SchemaVersion int     `json:"schemaVersion"`
+	Panels        []panel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name       string          `json:"name"`
+			Type       string          `json:"type"`
+			Query      json.RawMessage `json:"query"`
+			Definition string          `json:"definition"`
+			Datasource *datasourceRef  `json:"datasource"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type datasourceRef struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type panel struct {
+	ID         int            `json:"id"`
+	Type       string         `json:"type"`
+	Title      string         `json:"title"`
+	Datasource *datasourceRef `json:"datasource"`
+	GridPos    struct{ X, Y, W, H int }
+	Targets    []struct {
+		Expr         string         `json:"expr"`
+		LegendFormat string         `json:"legendFormat"`
+		RefID        string         `json:"refId"`
+		Datasource   *datasourceRef `json:"datasource"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"` // a collapsed row's
+}
+
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	data, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	return d
+}
+
+// allPanels returns the panels, rows' nested ones included, except the rows themselves.
+func allPanels(ps []panel) []panel {
+	var out []panel
+	for _, p := range ps {
+		if p.Type == "row" {
+			out = append(out, allPanels(p.Panels)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func dashboardQueries(t *testing.T, d dashboard) []promQuery {
+	t.Helper()
+	var qs []promQuery
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			q := promQuery{where: fmt.Sprintf("panel %q %s", p.Title, tg.RefID), expr: tg.Expr}
+			for _, m := range legendLabelRE.FindAllStringSubmatch(tg.LegendFormat, -1) {
+				q.output = append(q.output, m[1])
+			}
+			qs = append(qs, q)
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		var q struct {
+			Query string `json:"query"`
+		}
+		if err := json.Unmarshal(v.Query, &q); err != nil {
+			if err := json.Unmarshal(v.Query, &q.Query); err != nil {
+				t.Fatalf("variable %s: query %s", v.Name, v.Query)
+			}
+		}
+		for _, e := range slices.Compact([]string{q.Query, v.Definition}) {
+			// label_values(SELECTOR, LABEL): the label must be on the selected metric.
+			if m := regexp.MustCompile(`^label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\)$`).FindStringSubmatch(e); m != nil {
+				e = fmt.Sprintf("group by (%s) (%s)", m[2], m[1])
+			}
+			qs = append(qs, promQuery{where: "variable " + v.Name, expr: e})
+		}
+	}
+	return qs
+}
+
+// alertRules is a Prometheus rule file.
+type alertRules struct {
+	Groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Alert       string            `json:"alert"`
+			Expr        string            `json:"expr"`
+			For         string            `json:"for"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
+func readRules(t *testing.T) alertRules {
+	t.Helper()
+	data, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r alertRules
+	if err := yaml.UnmarshalStrict(data, &r); err != nil {
+		t.Fatalf("%s: %v", rulesFile, err)
+	}
+	return r
+}
+
+func ruleQueries(r alertRules) []promQuery {
+	var qs []promQuery
+	for _, g := range r.Groups {
+		for _, rule := range g.Rules {
+			q := promQuery{where: "alert " + rule.Alert, expr: rule.Expr}
+			for _, a := range rule.Annotations {
+				for _, m := range annotLabelRE.FindAllStringSubmatch(a, -1) {
+					q.output = append(q.output, m[1])
+				}
+			}
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+// TestDashboardAndRulesMetrics checks that every query of the dashboard and the alerting rules names only
+// metrics srvhealth registers, with series suffixes their type has and labels they carry.
+func TestDashboardAndRulesMetrics(t *testing.T) {
+	exported := sourceMetrics(t)
+	for name := range exported {
+		if !registered(name) {
+			t.Errorf("%s is declared in the source but not registered", name)
+		}
+	}
+	qs := append(dashboardQueries(t, readDashboard(t)), ruleQueries(readRules(t))...)
+	for _, q := range qs {
+		if !strings.HasPrefix(q.where, "variable") && len(metricNameRE.FindAllString(q.expr, -1)) == 0 {
+			t.Errorf("%s names no srvhealth metric: %q", q.where, q.expr)
+		}
+	}
+	for _, p := range checkQueries(qs, exported) {
+		t.Error(p)
+	}
+}
+
+// TestCheckQueries shows that the check above finds each kind of mistake.
+func TestCheckQueries(t *testing.T) {
+	exported := sourceMetrics(t)
+	bad := []promQuery{
+		{where: "renamed", expr: `sum(rate(coredns_srvhealth_drops_total[5m]))`},
+		{where: "not a histogram", expr: `rate(coredns_srvhealth_probes_total_bucket[5m])`},
+		{where: "wrong label", expr: `sum by (reason) (coredns_srvhealth_all_down_total)`},
+		{where: "wrong matcher", expr: `coredns_srvhealth_target_up{service="_sip._udp"}`},
+		{where: "lost in aggregation", expr: `sum by (probe) (coredns_srvhealth_target_up) == 0`, output: []string{"target"}},
+		{where: "not ours", expr: `coredns_dns_requests_total`},
+	}
+	if !registered("coredns_srvhealth_target_up") || registered("coredns_srvhealth_no_such_metric") {
+		t.Error("registered does not tell a registered metric from a missing one")
+	}
+	problems := checkQueries(bad, exported)
+	for _, q := range bad {
+		found := false
+		for _, p := range problems {
+			found = found || strings.HasPrefix(p, q.where+":")
+		}
+		if !found {
+			t.Errorf("no problem found in %q (%s); all: %v", q.expr, q.where, problems)
+		}
+	}
+	good := []promQuery{{where: "good", expr: `histogram_quantile(0.9, sum by (probe, le) (rate(coredns_srvhealth_probe_duration_seconds_bucket{job="x"}[5m])))`, output: []string{"probe"}}}
+	if p := checkQueries(good, exported); len(p) > 0 {
+		t.Errorf("problems in a good query: %v", p)
+	}
+}
+
+// TestDashboardModel checks the dashboard's shape: Grafana's JSON model, a data source variable every
+// panel uses, and a panel for each part of the operator's view.
+func TestDashboardModel(t *testing.T) {
+	d := readDashboard(t)
+	if d.UID == "" || d.Title == "" || d.SchemaVersion < 36 {
+		t.Errorf("uid %q, title %q, schemaVersion %d", d.UID, d.Title, d.SchemaVersion)
+	}
+	dsVar := false
+	for _, v := range d.Templating.List {
+		if v.Name == "datasource" && v.Type == "datasource" && string(v.Query) == `"prometheus"` {
+			dsVar = true
+		}
+		if v.Type == "query" && (v.Datasource == nil || v.Datasource.UID != "${datasource}") {
+			t.Errorf("variable %s does not use the datasource variable", v.Name)
+		}
+	}
+	if !dsVar {
+		t.Error("no Prometheus datasource variable named datasource")
+	}
+	ids := map[int]bool{}
+	var exprs []string
+	for _, p := range allPanels(d.Panels) {
+		if ids[p.ID] {
+			t.Errorf("panel id %d repeated", p.ID)
+		}
+		ids[p.ID] = true
+		if p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %q: gridPos %+v", p.Title, p.GridPos)
+		}
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 {
+			t.Errorf("panel %q: datasource %+v, %d targets", p.Title, p.Datasource, len(p.Targets))
+		}
+		refs := map[string]bool{}
+		for _, tg := range p.Targets {
+			if tg.RefID == "" || refs[tg.RefID] || tg.Datasource == nil || tg.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q: target %q (refId %q, datasource %+v)", p.Title, tg.Expr, tg.RefID, tg.Datasource)
+			}
+			refs[tg.RefID] = true
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	all := strings.Join(exprs, "\n")
+	for _, want := range []string{
+		"coredns_srvhealth_target_up", "count by (probe)", "coredns_srvhealth_dropped_total", "by (reason)",
+		"coredns_srvhealth_all_down_total", "policy)", "histogram_quantile(0.99", "coredns_srvhealth_probe_duration_seconds_bucket",
+		"coredns_srvhealth_tls_cert_expiry_timestamp_seconds", "coredns_srvhealth_overflow_total",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no panel query has %q", want)
+		}
+	}
+}
+
+// TestDashboardQueriesParse hands every panel query, Grafana's variables filled in, to promtool, which
+// parses PromQL as Prometheus does.
+func TestDashboardQueriesParse(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus)")
+	}
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for i, q := range dashboardQueries(t, readDashboard(t)) {
+		if strings.HasPrefix(q.where, "variable") {
+			continue
+		}
+		expr := grafanaVarRE.ReplaceAllStringFunc(q.expr, func(v string) string {
+			if strings.HasPrefix(v, "$__") {
+				return "5m"
+			}
+			return ".*" // the dashboard's own variables appear only in regexp matchers
+		})
+		quoted, _ := json.Marshal(expr)
+		fmt.Fprintf(&b, "      - record: dashboard:query_%d\n        expr: %s\n", i, quoted)
+	}
+	file := filepath.Join(t.TempDir(), "dashboard-rules.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s\n%s", err, out, b.String())
+	}
+}
+
+// TestAlertRules checks that each alert carries a severity and a summary and a description, and that the
+// operator's five cases are covered.
+func TestAlertRules(t *testing.T) {
+	r := readRules(t)
+	var exprs []string
+	for _, g := range r.Groups {
+		for _, rule := range g.Rules {
+			if rule.Alert == "" {
+				t.Errorf("group %s: a rule that is no alert: %q", g.Name, rule.Expr)
+			}
+			if s := rule.Labels["severity"]; s != "critical" && s != "warning" {
+				t.Errorf("alert %s: severity %q", rule.Alert, s)
+			}
+			if rule.Annotations["summary"] == "" || rule.Annotations["description"] == "" {
+				t.Errorf("alert %s lacks a summary or a description", rule.Alert)
+			}
+			exprs = append(exprs, rule.Expr)
+		}
+	}
+	all := strings.Join(exprs, "\n")
+	for _, m := range []string{"target_up", "all_down_total", "tls_cert_expiry_timestamp_seconds", "resolve_failures_total", "overflow_total"} {
+		if !strings.Contains(all, "coredns_srvhealth_"+m) {
+			t.Errorf("no alert on coredns_srvhealth_%s", m)
+		}
+	}
+}
+
+// helmChartValues is the part of the CoreDNS Helm chart's values (chart coredns, 1.46.2) that
+// deploy/helm/values.yaml sets. It is read strictly: a key the chart does not have, or one misspelt, fails.
+type helmChartValues struct {
+	Image struct {
+		Repository string `json:"repository"`
+		Tag        string `json:"tag"`
+		PullPolicy string `json:"pullPolicy"`
+	} `json:"image"`
+	ReplicaCount int                          `json:"replicaCount"`
+	Resources    map[string]map[string]string `json:"resources"`
+	Prometheus   struct {
+		Service struct {
+			Enabled bool `json:"enabled"`
+		} `json:"service"`
+		Monitor struct {
+			Enabled bool `json:"enabled"`
+		} `json:"monitor"`
+	} `json:"prometheus"`
+	SecurityContext struct {
+		AllowPrivilegeEscalation bool `json:"allowPrivilegeEscalation"`
+		Capabilities             struct {
+			Add  []string `json:"add"`
+			Drop []string `json:"drop"`
+		} `json:"capabilities"`
+		ReadOnlyRootFilesystem bool `json:"readOnlyRootFilesystem"`
+	} `json:"securityContext"`
+	Servers []struct {
+		Zones []struct {
+			Zone   string `json:"zone"`
+			Scheme string `json:"scheme"`
+			UseTCP bool   `json:"use_tcp"`
+		} `json:"zones"`
+		Port    int `json:"port"`
+		Plugins []struct {
+			Name        string `json:"name"`
+			Parameters  any    `json:"parameters"` // the chart's own values give numbers here too
+			ConfigBlock string `json:"configBlock"`
+		} `json:"plugins"`
+	} `json:"servers"`
+}
+
+// chartCorefile renders the Corefile from the values as the chart's templates/configmap.yaml does.
+func chartCorefile(v helmChartValues) string {
+	var b strings.Builder
+	for _, s := range v.Servers {
+		var zones []string
+		for _, z := range s.Zones {
+			zones = append(zones, z.Scheme+cmp.Or(z.Zone, "."))
+		}
+		b.WriteString(cmp.Or(strings.Join(zones, " "), "."))
+		if s.Port != 0 {
+			fmt.Fprintf(&b, ":%d ", s.Port)
+		}
+		b.WriteString("{\n")
+		for _, p := range s.Plugins {
+			b.WriteString("    " + p.Name)
+			if p.Parameters != nil {
+				fmt.Fprintf(&b, " %v", p.Parameters)
+			}
+			if p.ConfigBlock != "" {
+				b.WriteString(" {\n")
+				for l := range strings.SplitSeq(p.ConfigBlock, "\n") {
+					b.WriteString("        " + l + "\n")
+				}
+				b.WriteString("    }")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
+// srvhealthProperties returns the lines of the first srvhealth block in a Corefile, comments and
+// indentation left out.
+func srvhealthProperties(corefile string) []string {
+	var out []string
+	in := false
+	for l := range strings.SplitSeq(corefile, "\n") {
+		l, _, _ = strings.Cut(l, "#")
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "srvhealth"):
+			in = true
+		case in && l == "}":
+			return out
+		}
+		if in && l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestHelmValues checks deploy/helm/values.yaml against the chart's values structure, renders its
+// Corefile as the chart does and has CoreDNS's parser and srvhealth's setup accept it, and checks that it
+// runs the image and the srvhealth block of the Kubernetes manifests.
+func TestHelmValues(t *testing.T) {
+	data, err := os.ReadFile(helmValues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v helmChartValues
+	if err := yaml.UnmarshalStrict(data, &v); err != nil {
+		t.Fatalf("%s: %v", helmValues, err)
+	}
+	corefile := chartCorefile(v)
+	blocks, err := caddyfile.Parse("Corefile", strings.NewReader(corefile), srvhealth.DirectiveOrder(dnsserver.Directives))
+	if err != nil {
+		t.Fatalf("rendered Corefile: %v\n%s", err, corefile)
+	}
+	if len(blocks) != 1 || !slices.Equal(blocks[0].Keys, []string{".:53"}) {
+		t.Fatalf("server blocks %+v", blocks)
+	}
+	for _, want := range []string{"srvhealth", "kubernetes", "health", "ready", "prometheus", "cache"} {
+		if _, ok := blocks[0].Tokens[want]; !ok {
+			t.Errorf("rendered Corefile lacks %s:\n%s", want, corefile)
+		}
+	}
+
+	setup, err := caddy.DirectiveAction("dns", "srvhealth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := srvhealthProperties(corefile)
+	block := strings.Join(props, "\n") + "\n}"
+	if err := setup(caddy.NewTestController("dns", block)); err != nil {
+		t.Errorf("srvhealth refuses the block: %v\n%s", err, block)
+	}
+	// The setup reached through the directive is the one that refuses mistakes.
+	if err := setup(caddy.NewTestController("dns", "srvhealth cluster.local {\n interval soon\n}")); err == nil {
+		t.Error("srvhealth's setup accepts interval soon")
+	}
+
+	manifests, err := os.ReadFile("deploy/kubernetes/coredns-srvhealth.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(props, srvhealthProperties(string(manifests))) {
+		t.Errorf("srvhealth block differs from the Kubernetes manifests':\n%s\nvs\n%s",
+			strings.Join(props, "\n"), strings.Join(srvhealthProperties(string(manifests)), "\n"))
+	}
+	if image := v.Image.Repository + ":" + v.Image.Tag; !strings.Contains(string(manifests), "image: "+image+"\n") {
+		t.Errorf("image %s is not the Kubernetes manifests' image", image)
+	}
+	if !v.Prometheus.Service.Enabled {
+		t.Error("no metrics Service: the dashboard and the alerts would have nothing to read")
+	}
+	if !slices.Equal(v.SecurityContext.Capabilities.Add, []string{"NET_BIND_SERVICE"}) || !slices.Equal(v.SecurityContext.Capabilities.Drop, []string{"ALL"}) ||
+		!v.SecurityContext.ReadOnlyRootFilesystem || v.SecurityContext.AllowPrivilegeEscalation {
+		t.Errorf("securityContext %+v", v.SecurityContext)
 	}
 }
