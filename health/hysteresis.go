@@ -107,10 +107,11 @@ func checksToFlip(as []addrState, fails, rises int) int {
 	return 1
 }
 
-// addrState is one probed address and its hysteresis.
+// addrState is one probed address, its hysteresis and what its last probe said.
 type addrState struct {
 	addr netip.Addr
 	h    addrHealth
+	last probe.Result
 }
 
 // snapshot is everything known about one target after a round. It is immutable once published: readers
@@ -120,6 +121,7 @@ type snapshot struct {
 	status Status
 	res    Resolution  // the last successful resolution, addresses sorted and unique
 	addrs  []addrState // the addresses probed in the last round, sorted
+	since  time.Time   // when status.State was entered (the first round for a target never changed)
 }
 
 // unprobed is the snapshot of a target nothing is known about yet.
@@ -181,9 +183,13 @@ func advance(c *Config, old *snapshot, r round) (*snapshot, string) {
 		if j, ok := slices.BinarySearchFunc(old.addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) }); ok {
 			h = old.addrs[j].h
 		}
-		ns.addrs[i] = addrState{addr: a, h: h.next(r.results[i].Up, c.Fails, c.Rises)}
+		ns.addrs[i] = addrState{addr: a, h: h.next(r.results[i].Up, c.Fails, c.Rises), last: r.results[i]}
 	}
 	ns.status.State = targetState(ns.addrs)
+	ns.since = old.since
+	if ns.since.IsZero() || ns.status.State != old.status.State {
+		ns.since = r.start
+	}
 	for _, a := range ns.res.Addrs {
 		if j, ok := slices.BinarySearchFunc(ns.addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) }); ok && ns.addrs[j].h.State == Down {
 			ns.status.Down = append(ns.status.Down, a)

@@ -23,6 +23,9 @@ type table struct {
 type shard struct {
 	mu sync.Mutex // serialises writers; readers never take it
 	m  atomic.Pointer[map[Key]*entry]
+	// names indexes m by target name, for the questions asked by name (the addresses of a target); a key's
+	// shard depends on its target only, so all the keys of a name are in one shard. Replaced with m.
+	names atomic.Pointer[map[string][]*entry]
 	// refused holds the keys refused at MaxTargets, with when they were last observed (as entry.seen);
 	// guarded by mu.
 	refused map[Key]int64
@@ -33,17 +36,23 @@ func newTable() *table {
 	for i := range t.shards {
 		m := map[Key]*entry{}
 		t.shards[i].m.Store(&m)
+		names := map[string][]*entry{}
+		t.shards[i].names.Store(&names)
 	}
 	return t
 }
 
-func (t *table) shard(k Key) *shard {
-	h := maphash.String(t.seed, k.Target) ^ uint64(k.Port)*0x9e3779b97f4a7c15
-	return &t.shards[h%shardCount]
+func (t *table) shard(k Key) *shard { return t.shardOf(k.Target) }
+
+func (t *table) shardOf(target string) *shard {
+	return &t.shards[maphash.String(t.seed, target)%shardCount]
 }
 
 // get returns the entry of k, or nil.
 func (t *table) get(k Key) *entry { return (*t.shard(k).m.Load())[k] }
+
+// named returns the entries of the keys with target name; shared, do not modify.
+func (t *table) named(target string) []*entry { return (*t.shardOf(target).names.Load())[target] }
 
 // insert adds e under k; the caller holds s.mu.
 func (s *shard) insert(k Key, e *entry) {
@@ -54,6 +63,13 @@ func (s *shard) insert(k Key, e *entry) {
 	}
 	m[k] = e
 	s.m.Store(&m)
+	oldNames := *s.names.Load()
+	names := make(map[string][]*entry, len(oldNames)+1)
+	for n, es := range oldNames {
+		names[n] = es
+	}
+	names[k.Target] = append(oldNames[k.Target][:len(oldNames[k.Target]):len(oldNames[k.Target])], e)
+	s.names.Store(&names)
 }
 
 // removeIf drops the entries for which drop is true, marks them gone and returns them; it takes s.mu.
@@ -72,11 +88,14 @@ func (s *shard) removeIf(drop func(*entry) bool) []*entry {
 		return nil
 	}
 	m := make(map[Key]*entry, len(old)-len(gone))
+	names := map[string][]*entry{}
 	for k, e := range old {
 		if !e.gone.Load() {
 			m[k] = e
+			names[k.Target] = append(names[k.Target], e)
 		}
 	}
 	s.m.Store(&m)
+	s.names.Store(&names)
 	return gone
 }
