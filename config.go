@@ -64,8 +64,10 @@ type Config struct {
 	Expire     time.Duration
 	Warm       []string
 	Drain      []Drain
-	TLSVerify  bool
-	CAFile     string
+	// FilterAddresses extends the filtering to the A and AAAA answers of monitored targets.
+	FilterAddresses bool
+	TLSVerify       bool
+	CAFile          string
 	// SIPFailCodes are the final SIP codes that fail a sip probe; nil means probe.DefaultSIPAccept's.
 	SIPFailCodes []int
 	// MaxInFlight bounds the probes in flight at once; the targets already down may use a quarter.

@@ -16,6 +16,9 @@ type View interface {
 	// Check registers a target seen in an answer (or refreshes it) and returns what is known of it;
 	// false if nothing is.
 	Check(k health.Key, domain string) (health.Status, bool)
+	// Addresses returns what the probes of every key of a target name (lower case, fully qualified) say
+	// of its addresses; false when the name is no target. It must not allocate for a name that is not.
+	Addresses(target string) (health.Addresses, bool)
 }
 
 // Reason is why a record was dropped, or keep.

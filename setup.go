@@ -266,6 +266,11 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			}
 			cfg.Warm = append(cfg.Warm, n)
 		}
+	case "filter_addresses":
+		if err := want(0, "no arguments"); err != nil {
+			return err
+		}
+		cfg.FilterAddresses = true
 	case "drain":
 		if len(args) == 0 {
 			return c.Errf("drain: want at least one TARGET or TARGET:PORT")

@@ -45,6 +45,10 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
 		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
 	}
+	if addrs, ok := h.addressQuery(r); ok {
+		rw := &addressWriter{ResponseWriter: w, h: h, req: r, ctx: ctx, addrs: addrs}
+		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+	}
 	if h.naptrQuery(r) {
 		rw := &naptrWriter{ResponseWriter: w, h: h, req: r, ctx: ctx}
 		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)

@@ -20,8 +20,14 @@ import (
 // fakeView is a health view with fixed answers, recording what was observed.
 type fakeView struct {
 	mu       sync.Mutex
-	status   map[string]health.Status // by target
+	status   map[string]health.Status    // by target
+	addrs    map[string]health.Addresses // by target
 	observed []health.Key
+}
+
+func (v *fakeView) Addresses(target string) (health.Addresses, bool) {
+	a, ok := v.addrs[target]
+	return a, ok
 }
 
 func (v *fakeView) Check(k health.Key, domain string) (health.Status, bool) {
