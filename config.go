@@ -66,6 +66,8 @@ type Config struct {
 	Drain      []Drain
 	// FilterAddresses extends the filtering to the A and AAAA answers of monitored targets.
 	FilterAddresses bool
+	// StatusAllow are the clients the CH TXT status is answered for; nil: the status is off.
+	StatusAllow []netip.Prefix
 	TLSVerify       bool
 	CAFile          string
 	// SIPFailCodes are the final SIP codes that fail a sip probe; nil means probe.DefaultSIPAccept's.

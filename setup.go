@@ -23,7 +23,11 @@ const pluginName = "srvhealth"
 
 var log = clog.NewWithPlugin(pluginName)
 
-func init() { plugin.Register(pluginName, setup) }
+func init() {
+	plugin.Register(pluginName, setup)
+	// CoreDNS refuses CH class queries unless a plugin that answers them is in the block: the status does.
+	dnsserver.EnableChaos[pluginName] = struct{}{}
+}
 
 // DirectiveOrder returns the stock CoreDNS directive order with srvhealth inserted right before cache, the
 // place it must have: see the README's "Position in the chain".
@@ -265,6 +269,18 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 				return c.Errf("warm: %q is not an SRV name (_service._proto.domain)", a)
 			}
 			cfg.Warm = append(cfg.Warm, n)
+		}
+	case "status":
+		cfg.StatusAllow = defaultStatusAllow
+		if len(args) > 0 {
+			cfg.StatusAllow = nil
+		}
+		for _, a := range args {
+			p, err := netip.ParsePrefix(a)
+			if err != nil {
+				return c.Errf("status: %q is not a CIDR of the clients allowed to ask", a)
+			}
+			cfg.StatusAllow = append(cfg.StatusAllow, p.Masked())
 		}
 	case "filter_addresses":
 		if err := want(0, "no arguments"); err != nil {

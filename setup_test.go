@@ -88,6 +88,11 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n drain sip1.example.com SIP2.example.com.:5061\n}", check: func(c *Config) bool {
 			return len(c.Drain) == 2 && c.Drain[0] == Drain{Target: "sip1.example.com."} && c.Drain[1] == Drain{Target: "sip2.example.com.", Port: 5061}
 		}},
+		{input: "srvhealth {\n status\n}", check: func(c *Config) bool { return len(c.StatusAllow) == 2 && c.StatusAllow[0].String() == "127.0.0.0/8" }},
+		{input: "srvhealth {\n status 10.0.0.0/8 2001:db8::1/64\n}", check: func(c *Config) bool {
+			return len(c.StatusAllow) == 2 && c.StatusAllow[1].String() == "2001:db8::/64"
+		}},
+		{input: "srvhealth {\n filter_addresses\n}", check: func(c *Config) bool { return c.FilterAddresses }},
 		{input: "srvhealth . {\n scope any\n}", check: func(c *Config) bool { return c.Scope.Any && c.Zones[0] == "." }},
 		{input: "srvhealth . {\n scope 192.0.2.0/24\n}", check: func(c *Config) bool { return len(c.Scope.Prefixes) == 1 }},
 
@@ -127,6 +132,8 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n fails 2\n fails 3\n}", wantErr: "fails: property given twice"},
 		{input: "srvhealth\nsrvhealth", wantErr: "plugin can only be used once"},
 		{input: "srvhealth {\n drain\n}", wantErr: "drain: want at least one TARGET"},
+		{input: "srvhealth {\n status localhost\n}", wantErr: `status: "localhost" is not a CIDR`},
+		{input: "srvhealth {\n filter_addresses yes\n}", wantErr: "filter_addresses: want no arguments, got 1"},
 		{input: "srvhealth {\n drain sip1.example.com:sip\n}", wantErr: `drain: "sip" is not a port`},
 		{input: "srvhealth {\n drain sip1.example.com:70000\n}", wantErr: `drain: "70000" is not a port`},
 		{input: "srvhealth {\n drain :5060\n}", wantErr: `drain: "" is not a target name`},

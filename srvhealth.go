@@ -41,6 +41,9 @@ func (h *Handler) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if h.statusQuery(r) {
+		return h.serveStatus(ctx, w, r)
+	}
 	if svc := h.srvQuery(r); svc != nil {
 		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
 		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)

@@ -30,15 +30,28 @@ func (m *Monitor) Reports() []Report {
 	var out []Report
 	for i := range m.table.shards {
 		for _, e := range *m.table.shards[i].m.Load() {
-			s := e.snap.Load()
-			r := Report{Key: e.key, Domain: e.domain, Status: s.status, Since: s.since}
-			for _, a := range s.addrs {
-				r.Addrs = append(r.Addrs, AddrReport{Addr: a.addr, State: a.h.State, Last: a.last})
-			}
-			out = append(out, r)
+			out = append(out, e.report())
 		}
 	}
 	return out
+}
+
+// Report returns what the Monitor knows of k, and false when k is not monitored.
+func (m *Monitor) Report(k Key) (Report, bool) {
+	e := m.table.get(k)
+	if e == nil {
+		return Report{}, false
+	}
+	return e.report(), true
+}
+
+func (e *entry) report() Report {
+	s := e.snap.Load()
+	r := Report{Key: e.key, Domain: e.domain, Status: s.status, Since: s.since}
+	for _, a := range s.addrs {
+		r.Addrs = append(r.Addrs, AddrReport{Addr: a.addr, State: a.h.State, Last: a.last})
+	}
+	return r
 }
 
 // Addresses is what the probes of every key of one target name say of its addresses.

@@ -1,0 +1,226 @@
+package srvhealth
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+// Status over DNS: with the status property, srvhealth answers CHAOS-class TXT queries (the convention of
+// version.bind and the chaos plugin) with what it thinks of the targets right now, so that the first
+// question at 3 a.m., "which targets are down, since when, and why?", is one dig away:
+//
+//	dig @server CH TXT _sip._udp.example.com   the targets of one service, as its SRV records list them
+//	dig @server CH TXT srvhealth.example.com   every target the block monitors (srvhealth.ZONE for any of
+//	                                           the block's zones; CoreDNS routes a query by its name)
+//
+// Each target is one TXT record of "key=value" strings: target, port, probe, domain, state, since, checked,
+// and one "addr=" string per probed address with its state, the last probe's round-trip time and result.
+// Only clients inside the allowed CIDRs are answered; everyone else gets REFUSED.
+
+// statusLabel is the label that, in front of one of the block's zones, names the CH TXT answer that
+// lists every monitored target.
+const statusLabel = "srvhealth."
+
+// statusAll reports whether name is srvhealth.ZONE for one of the zones ("srvhealth." for the root).
+func statusAll(name string, zones []string) bool {
+	if len(name) < len(statusLabel) || !strings.EqualFold(name[:len(statusLabel)], statusLabel) {
+		return false
+	}
+	rest := name[len(statusLabel):]
+	if rest == "" {
+		rest = "."
+	}
+	for _, z := range zones {
+		if strings.EqualFold(rest, z) {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultStatusAllow are the clients allowed when the status property names none: loopback only.
+var defaultStatusAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// statusQuery reports whether r asks for the status (CH TXT, a status name) of a block that answers it.
+func (h *Handler) statusQuery(r *dns.Msg) bool {
+	if h.cfg.StatusAllow == nil || len(r.Question) != 1 {
+		return false
+	}
+	q := r.Question[0]
+	return q.Qclass == dns.ClassCHAOS && q.Qtype == dns.TypeTXT && (statusAll(q.Name, h.cfg.Zones) || h.cfg.match(q.Name) != nil)
+}
+
+// serveStatus answers a status query.
+func (h *Handler) serveStatus(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	if !allowed(h.cfg.StatusAllow, w.RemoteAddr()) {
+		m.Rcode = dns.RcodeRefused
+		w.WriteMsg(m)
+		return dns.RcodeRefused, nil
+	}
+	q := r.Question[0]
+	var lines [][]string
+	if statusAll(q.Name, h.cfg.Zones) {
+		lines = h.allStatus()
+	} else {
+		lines = h.serviceStatus(ctx, q.Name, h.cfg.match(q.Name))
+	}
+	for _, l := range lines {
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: l})
+	}
+	// Large answers follow the DNS rules: truncated (TC) over UDP within the client's buffer, whole over TCP.
+	m.Truncate(state.Size())
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+func allowed(allow []netip.Prefix, addr net.Addr) bool {
+	var ip net.IP
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		return false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// allStatus reports every target of the block's monitor, sorted by target, port and probe.
+func (h *Handler) allStatus() [][]string {
+	if h.monitor == nil {
+		return nil
+	}
+	reports := h.monitor.Reports()
+	slices.SortFunc(reports, func(a, b health.Report) int {
+		return cmp.Or(cmp.Compare(a.Key.Target, b.Key.Target), cmp.Compare(a.Key.Port, b.Key.Port),
+			cmp.Compare(a.Key.Method.String(), b.Key.Method.String()), cmp.Compare(a.Key.Domain, b.Key.Domain))
+	})
+	out := make([][]string, 0, len(reports))
+	for _, r := range reports {
+		out = append(out, statusStrings(r.Key.Target, r.Key.Port, r.Key.Method, r, true, drained(h.cfg.Drain, r.Key.Target, r.Key.Port)))
+	}
+	return out
+}
+
+// serviceStatus reports the targets of one SRV name, as the plugins after srvhealth list them now: those
+// the monitor has, and those it does not probe (out of scope) or has not seen yet.
+func (h *Handler) serviceStatus(ctx context.Context, name string, svc *Service) [][]string {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	res, err := chainResolver{next: func() plugin.Handler { return h.Next }}.query(ctx, name, dns.TypeSRV)
+	if err != nil {
+		return [][]string{{"error=" + err.Error()}}
+	}
+	domain := serviceDomain(name)
+	var out [][]string
+	for _, rr := range res.Answer {
+		s, ok := rr.(*dns.SRV)
+		if !ok || s.Target == "." {
+			continue
+		}
+		target := strings.ToLower(s.Target)
+		d := drained(h.cfg.Drain, target, s.Port)
+		if !h.inScope(s.Target) {
+			out = append(out, statusStrings(target, s.Port, svc.Method, health.Report{Domain: domain}, false, d))
+			continue
+		}
+		var rep health.Report
+		found := false
+		if h.monitor != nil {
+			rep, found = h.monitor.Report(health.NewKey(s.Target, s.Port, svc.Method, domain))
+		}
+		if !found {
+			rep.Domain = domain
+		}
+		out = append(out, statusStrings(target, s.Port, svc.Method, rep, true, d))
+	}
+	return out
+}
+
+// statusStrings renders one target as the strings of its TXT record.
+func statusStrings(target string, port uint16, m probe.Method, r health.Report, inScope, isDrained bool) []string {
+	out := []string{"target=" + target, "port=" + strconv.Itoa(int(port)), "probe=" + m.String()}
+	if r.Domain != "" {
+		out = append(out, "domain="+r.Domain)
+	}
+	probed := targetState(r, inScope)
+	if isDrained {
+		out = append(out, "state=drained", "probed="+probed)
+	} else {
+		out = append(out, "state="+probed)
+	}
+	if !r.Since.IsZero() {
+		out = append(out, "since="+r.Since.UTC().Format(time.RFC3339))
+	}
+	if !r.Status.Checked.IsZero() {
+		out = append(out, "checked="+r.Status.Checked.UTC().Format(time.RFC3339))
+	}
+	for _, a := range r.Addrs {
+		reason := a.Last.Reason
+		if reason == "" {
+			reason = "ok"
+			if !a.Last.Up {
+				reason = "failed"
+			}
+		}
+		out = append(out, fmt.Sprintf("addr=%s %s %s %s", a.Addr, stateName(a.State), roundRTT(a.Last.Duration), reason))
+	}
+	return out
+}
+
+// targetState is the state of a target as the status shows it.
+func targetState(r health.Report, inScope bool) string {
+	st := r.Status
+	switch {
+	case !inScope:
+		return "out of scope"
+	case r.Key.Target == "":
+		return "unknown" // not monitored (yet): not seen in an answer since the monitor started
+	case !st.Resolved:
+		return "not resolved"
+	case st.CNAME:
+		return "cname"
+	case st.NoAddress:
+		return "no address"
+	}
+	return stateName(st.State)
+}
+
+func roundRTT(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}

@@ -1,0 +1,82 @@
+package srvhealth
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+func TestStatusAll(t *testing.T) {
+	zones := []string{"example.com.", "example.net."}
+	for name, want := range map[string]bool{
+		"srvhealth.example.com.":   true,
+		"SRVHEALTH.Example.NET.":   true,
+		"srvhealth.example.org.":   false,
+		"srvhealth.":               false,
+		"x.srvhealth.example.com.": false,
+		"_sip._udp.example.com.":   false,
+	} {
+		if got := statusAll(name, zones); got != want {
+			t.Errorf("statusAll(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if !statusAll("srvhealth.", []string{"."}) {
+		t.Error("srvhealth. under the root zone is the status name")
+	}
+}
+
+func TestStatusAllowed(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	for addr, want := range map[net.Addr]bool{
+		&net.UDPAddr{IP: net.ParseIP("127.0.0.5")}:        true,
+		&net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1")}: true,
+		&net.UDPAddr{IP: net.ParseIP("2001:db8::53")}:     true,
+		&net.UDPAddr{IP: net.ParseIP("192.0.2.1")}:        false,
+		&net.UnixAddr{Name: "/tmp/x"}:                     false,
+	} {
+		if got := allowed(allow, addr); got != want {
+			t.Errorf("allowed(%v) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestStatusStrings(t *testing.T) {
+	since := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	m := probe.Method{Kind: probe.KindSIP, Transport: probe.UDP}
+	r := health.Report{
+		Key: health.Key{Target: "sip1.example.com.", Port: 5060, Method: m}, Domain: "example.com", Since: since,
+		Status: health.Status{State: health.Down, Resolved: true, Checked: since.Add(time.Minute)},
+		Addrs: []health.AddrReport{{Addr: netip.MustParseAddr("192.0.2.1"), State: health.Down,
+			Last: probe.Result{Reason: "timeout", Duration: 2 * time.Second}}},
+	}
+	got := statusStrings("sip1.example.com.", 5060, m, r, true, false)
+	want := []string{"target=sip1.example.com.", "port=5060", "probe=sip-udp", "domain=example.com", "state=down",
+		"since=2026-11-30T03:00:00Z", "checked=2026-11-30T03:01:00Z", "addr=192.0.2.1 down 2s timeout"}
+	if !slices.Equal(got, want) {
+		t.Errorf("statusStrings =\n%q\nwant\n%q", got, want)
+	}
+	if got := statusStrings("sip1.example.com.", 5060, m, r, true, true); !slices.Contains(got, "state=drained") || !slices.Contains(got, "probed=down") {
+		t.Errorf("drained: %q", got)
+	}
+	for _, tc := range []struct {
+		r       health.Report
+		inScope bool
+		want    string
+	}{
+		{health.Report{}, false, "out of scope"},
+		{health.Report{}, true, "unknown"},
+		{health.Report{Key: r.Key}, true, "not resolved"},
+		{health.Report{Key: r.Key, Status: health.Status{Resolved: true, CNAME: true}}, true, "cname"},
+		{health.Report{Key: r.Key, Status: health.Status{Resolved: true, NoAddress: true}}, true, "no address"},
+		{health.Report{Key: r.Key, Status: health.Status{Resolved: true, State: health.Up}}, true, "up"},
+	} {
+		if got := targetState(tc.r, tc.inScope); got != tc.want {
+			t.Errorf("targetState(%+v, %v) = %q, want %q", tc.r.Status, tc.inScope, got, tc.want)
+		}
+	}
+}
