@@ -1,0 +1,215 @@
+package test
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/srvhealth/srvhealth/internal/kubeapi"
+	"github.com/srvhealth/srvhealth/internal/testpeer"
+)
+
+// TestKubernetes is cluster DNS end to end: the stock kubernetes plugin after srvhealth, fed by an API
+// server the test runs (internal/kubeapi), with a headless Service "kamailio" in namespace "voip" whose
+// EndpointSlice lists three Ready pods. Each pod is a real Kamailio on its own loopback address and the
+// service's port; the third is frozen (it takes the datagrams and never answers), as a pod on a node that
+// just died stays Ready until the node controller's grace period runs out. srvhealth drops that pod and
+// keeps the others; a pod its EndpointSlice marks not Ready leaves through the kubernetes plugin and its
+// watch alone; the frozen pod returns once it answers again.
+func TestKubernetes(t *testing.T) {
+	const (
+		interval = 200 * time.Millisecond
+		timeout  = 100 * time.Millisecond
+		fails    = 2
+		rises    = 1
+		// slack covers what the bounds do not: the 20 ms query poll, the watch delivering a change, and
+		// the probe goroutines' latency under the race detector on two loaded cores.
+		slack = 2 * time.Second
+		// ttl is the kubernetes plugin's default TTL, which srvhealth must not raise.
+		ttl = 5
+	)
+	pods := []string{"127.0.50.1", "127.0.50.2", "127.0.50.3"}
+	port := sharedPort(t, pods)
+	var peers []*testpeer.KamailioPeer
+	for _, ip := range pods {
+		peers = append(peers, testpeer.Kamailio(t, testpeer.KamailioConfig{Addr: ip, UDPTCPPort: port}))
+	}
+	hung := peers[2]
+	hung.Freeze()
+
+	api := kubeapi.Start(t)
+	api.Set(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "voip"}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: "kamailio"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+				Selector: map[string]string{"app": "kamailio"},
+				Ports: []corev1.ServicePort{{Name: "sip", Protocol: corev1.ProtocolUDP, Port: int32(port),
+					TargetPort: intstr.FromString("sip")}},
+			},
+		},
+		endpointSlice(port, pods),
+	)
+
+	s := CoreDNS(t, `cluster.local:0 {
+		srvhealth {
+			services _sip._udp
+			interval `+interval.String()+`
+			timeout `+timeout.String()+`
+			fails `+strconv.Itoa(fails)+`
+			rises `+strconv.Itoa(rises)+`
+			scope 127.0.0.0/8
+		}
+		kubernetes cluster.local {
+			endpoint `+api.URL+`
+		}
+	}`)
+
+	const qname = "_sip._udp.kamailio.voip.svc.cluster.local."
+	// The kubernetes plugin names each endpoint of a headless service after its address (pods of a
+	// Deployment have no hostname).
+	target := func(ip string) string {
+		return strings.ReplaceAll(ip, ".", "-") + ".kamailio.voip.svc.cluster.local."
+	}
+	targets := func(ips ...string) []string {
+		var out []string
+		for _, ip := range ips {
+			out = append(out, target(ip))
+		}
+		slices.Sort(out)
+		return out
+	}
+	// check fails the test unless m serves exactly the pods ips: their SRV records on the service's
+	// port, their addresses and no others in the additional section, no TTL above the plugin's.
+	check := func(what string, m *dns.Msg, ips ...string) {
+		t.Helper()
+		if m.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: rcode %s", what, dns.RcodeToString[m.Rcode])
+		}
+		if got, want := SRVTargets(m), targets(ips...); !slices.Equal(got, want) {
+			t.Fatalf("%s: targets %v, want %v", what, got, want)
+		}
+		var glue []string
+		for _, rr := range m.Answer {
+			if srv, ok := rr.(*dns.SRV); ok && int(srv.Port) != port {
+				t.Errorf("%s: %s, want port %d", what, srv, port)
+			}
+		}
+		for _, rr := range m.Extra {
+			if a, ok := rr.(*dns.A); ok {
+				glue = append(glue, a.Hdr.Name+" "+a.A.String())
+			}
+		}
+		var want []string
+		for _, ip := range ips {
+			want = append(want, target(ip)+" "+ip)
+		}
+		slices.Sort(glue)
+		slices.Sort(want)
+		if !slices.Equal(glue, want) {
+			t.Errorf("%s: additional section %v, want %v", what, glue, want)
+		}
+		for _, rr := range append(slices.Clone(m.Answer), m.Extra...) {
+			if rr.Header().Rrtype != dns.TypeOPT && rr.Header().Ttl > ttl {
+				t.Errorf("%s: %s has a TTL above the kubernetes plugin's %d", what, rr, ttl)
+			}
+		}
+	}
+	query := func() *dns.Msg { return Exchange(t, "udp", s.UDP, qname, dns.TypeSRV) }
+	waitFor := func(what string, within time.Duration, ips ...string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		var m *dns.Msg
+		if !Eventually(within, func() bool { m = query(); return slices.Equal(SRVTargets(m), targets(ips...)) }) {
+			t.Fatalf("%s: targets %v after %v, want %v", what, SRVTargets(m), within, targets(ips...))
+		}
+		took := time.Since(start)
+		check(what, m, ips...)
+		return took
+	}
+
+	// Until their first probe every target counts as up: this is the kubernetes plugin's own answer.
+	check("first answer", query(), pods...)
+	for _, ip := range pods {
+		m := Exchange(t, "udp", s.UDP, target(ip), dns.TypeA)
+		if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != ip {
+			t.Errorf("%s A: %v, want %s", target(ip), m.Answer, ip)
+		}
+	}
+
+	took := waitFor("frozen pod", interval*(fails+1)+timeout+slack, pods[0], pods[1])
+	t.Logf("the frozen pod left the answers %v after the first query (bound %v + slack)", took, interval*(fails+1)+timeout)
+
+	api.Set(endpointSlice(port, pods, pods[1]))
+	took = waitFor("pod 2 not Ready", slack, pods[0])
+	t.Logf("the pod marked not Ready left the answers after %v", took)
+
+	hung.Thaw()
+	took = waitFor("frozen pod thawed", interval*rises+interval+slack, pods[0], pods[2])
+	t.Logf("the thawed pod came back after %v (bound %v + slack)", took, interval*rises+interval)
+
+	api.Set(endpointSlice(port, pods))
+	waitFor("pod 2 Ready again", slack, pods...)
+}
+
+// endpointSlice is the EndpointSlice the endpoint slice controller writes for the service "kamailio":
+// one endpoint per pod address, Ready unless listed in notReady.
+func endpointSlice(port int, ips []string, notReady ...string) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: "kamailio-7x2kq", Labels: map[string]string{
+			discoveryv1.LabelServiceName: "kamailio",
+			discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("sip"), Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(int32(port))}},
+	}
+	for i, ip := range ips {
+		ready := !slices.Contains(notReady, ip)
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+			Addresses:  []string{ip},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready), Serving: ptr.To(ready), Terminating: ptr.To(false)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "voip", Name: "kamailio-6d9f-" + strconv.Itoa(i)},
+			NodeName:   ptr.To("node-" + strconv.Itoa(i)),
+		})
+	}
+	return es
+}
+
+// sharedPort returns a port free for UDP and TCP on every one of addrs: the pods behind a service listen
+// on the same port, each on its own address.
+func sharedPort(t *testing.T, addrs []string) int {
+	t.Helper()
+	free := func(ip string, port int) bool {
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer l.Close()
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		pc.Close()
+		return true
+	}
+	for range 50 {
+		port := testpeer.FreePort(t, addrs[0], true)
+		if !slices.ContainsFunc(addrs[1:], func(ip string) bool { return !free(ip, port) }) {
+			return port
+		}
+	}
+	t.Fatalf("no port free on all of %v", addrs)
+	return 0
+}
