@@ -22,10 +22,7 @@ import (
 const warmDeadline = 30 * time.Second
 
 func newHandler(cfg *Config) (*Handler, error) {
-	opts, err := probeOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
+	opts := cfg.Probe
 	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now}
 	ev := &events{zones: cfg.Zones}
 	h.monitor = health.New(health.Config{

@@ -96,16 +96,13 @@ func TestEventsMetrics(t *testing.T) {
 }
 
 func TestProbeOptionsSIPFailCodes(t *testing.T) {
-	o, err := probeOptions(mustParse(t, "srvhealth {\n sip_fail_codes 404 503\n}"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustParse(t, "srvhealth {\n sip_fail_codes 404 503\n}").Probe
 	for code, want := range map[int]bool{200: true, 404: false, 503: false, 480: true, 100: false} {
 		if got := o.SIPAccept(code); got != want {
 			t.Errorf("SIPAccept(%d) = %v, want %v", code, got, want)
 		}
 	}
-	if o, _ := probeOptions(mustParse(t, "srvhealth")); o.SIPAccept != nil {
+	if o := mustParse(t, "srvhealth").Probe; o.SIPAccept != nil {
 		t.Error("without sip_fail_codes the probe's default must apply")
 	}
 }

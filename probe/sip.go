@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,12 +28,19 @@ import (
 //   - 503 Service Unavailable: overloaded or in maintenance; RFC 3263 section 4.3 tells clients to try
 //     the next SRV target on it, which is exactly what removing this target from answers does (21.5.4).
 //   - 504 Server Time-out: a server it needed did not answer in time (21.5.5).
-func DefaultSIPAccept(code int) bool {
-	switch code {
-	case 408, 480, 500, 503, 504:
-		return false
-	}
-	return code >= 200 && code < 700
+func DefaultSIPAccept(code int) bool { return acceptExcept(code, DefaultSIPFailCodes) }
+
+// DefaultSIPFailCodes are the final codes DefaultSIPAccept takes for a server that cannot serve now.
+var DefaultSIPFailCodes = []int{408, 480, 500, 503, 504}
+
+// SIPAcceptExcept returns the SIPAccept that takes every final code but those in fail.
+func SIPAcceptExcept(fail []int) func(code int) bool {
+	fail = slices.Clone(fail)
+	return func(code int) bool { return acceptExcept(code, fail) }
+}
+
+func acceptExcept(code int, fail []int) bool {
+	return code >= 200 && code < 700 && !slices.Contains(fail, code)
 }
 
 // The RFC 3261 timers for a non-INVITE client transaction over UDP (section 17.1.2.2): the request is
