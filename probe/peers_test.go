@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,38 @@ func TestProsody(t *testing.T) {
 			}
 			t.Logf("%s: %v", tt.m, r.Duration)
 		})
+	}
+}
+
+// What srvhealth check reports of real servers: Kamailio's Server header, Prosody's STARTTLS and the
+// certificate behind it.
+func TestPeerDetails(t *testing.T) {
+	k := testpeer.Kamailio(t, testpeer.KamailioConfig{Code: 200})
+	p := testpeer.Prosody(t, testpeer.ProsodyConfig{Domain: "voip.test"})
+	opts := Options{Details: true}
+
+	r := mustNew(t, sipUDP, opts).Probe(probeCtx(t, peerTimeout), Target{Addr: k.UDPTCP, Domain: k.Domain})
+	if !r.Up || r.Details == nil || !strings.HasPrefix(r.Details.SIPServer, "kamailio") {
+		t.Errorf("kamailio over UDP: up=%v reason %q details %+v, want a kamailio Server header", r.Up, r.Reason, r.Details)
+	}
+	r = mustNew(t, sipTLS, opts).Probe(probeCtx(t, peerTimeout), Target{Addr: k.TLS, Domain: k.Domain})
+	if !r.Up || r.Details == nil || r.Details.TLS == nil || !r.Details.TLS.Certificates[0].Equal(k.Cert.Leaf) {
+		t.Errorf("kamailio over TLS: up=%v reason %q details %+v, want its certificate", r.Up, r.Reason, r.Details)
+	}
+
+	for _, m := range []Method{xmppClient, xmppServer} {
+		addr := p.C2S
+		if m == xmppServer {
+			addr = p.S2S
+		}
+		r := mustNew(t, m, opts).Probe(probeCtx(t, peerTimeout), Target{Addr: addr, Domain: "voip.test"})
+		if !r.Up || r.Details == nil {
+			t.Fatalf("%v: up=%v reason %q", m, r.Up, r.Reason)
+		}
+		d := r.Details
+		if d.StartTLS < StartTLSOffered || d.StartTLSError != "" || d.TLS == nil || !d.TLS.Certificates[0].Equal(p.Cert.Leaf) {
+			t.Errorf("%v: STARTTLS %v error %q TLS %+v, want it negotiated with Prosody's certificate", m, d.StartTLS, d.StartTLSError, d.TLS)
+		}
+		t.Logf("%v: STARTTLS %v, %v", m, d.StartTLS, r.Duration)
 	}
 }
