@@ -75,6 +75,7 @@ func TestProsody(t *testing.T) {
 		{"c2s", xmppClient, Target{Addr: p.C2S, Domain: "voip.test"}, true, ""},
 		{"s2s", xmppServer, Target{Addr: p.S2S, Domain: "voip.test"}, true, ""},
 		{"c2s direct TLS", Method{KindXMPPClient, TLS}, Target{Addr: p.DirectTLS, Domain: "voip.test"}, true, ""},
+		{"s2s direct TLS", Method{KindXMPPServer, TLS}, Target{Addr: p.S2SDirectTLS, Domain: "voip.test"}, true, ""},
 		{"tls on direct TLS port", tlsMethod, Target{Addr: p.DirectTLS, Domain: "voip.test"}, true, ""},
 		{"c2s wrong domain", xmppClient, Target{Addr: p.C2S, Domain: "other.test"}, false, "stream error host-unknown"},
 		{"s2s wrong domain", xmppServer, Target{Addr: p.S2S, Domain: "other.test"}, false, "stream error host-unknown"},
