@@ -9,9 +9,10 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/lint"
 	"github.com/srvhealth/srvhealth/probe"
@@ -275,25 +276,7 @@ func dnsName(s string) (string, bool) {
 	if s == "" || strings.ContainsAny(s, " \t/:@") {
 		return "", false
 	}
-	n := strings.ToLower(s)
-	if !strings.HasSuffix(n, ".") {
-		n += "."
-	}
-	if _, ok := isDomainName(n); !ok {
-		return "", false
-	}
-	return n, true
+	n := dns.Fqdn(strings.ToLower(s))
+	_, ok := dns.IsDomainName(n)
+	return n, ok
 }
-
-func isDomainName(n string) (int, bool) {
-	labels := 0
-	for l := range strings.SplitSeq(strings.TrimSuffix(n, "."), ".") {
-		if l == "" || len(l) > 63 {
-			return 0, false
-		}
-		labels++
-	}
-	return labels, len(n) <= 254
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,6 +109,87 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 	}
 	servers := labelServers(nss)
 
+	qs, answers, asked := c.askAuthoritative(ctx, servers, zone, name)
+
+	var good []*authServer
+	var lintServers []lint.Server
+	for _, s := range servers {
+		ck.Servers = append(ck.Servers, ServerReport{Name: s.name, Address: s.addr, Role: "authoritative", Serial: s.serial,
+			RTTMS: ms(s.rtt), Error: firstOf(s.err, s.lame)})
+		lintServers = append(lintServers, lint.Server{Name: s.label, Address: s.addr, Err: s.err, Lame: s.lame})
+		if s.good() {
+			good = append(good, s)
+		}
+	}
+	ck.Findings = append(ck.Findings, lint.CheckServers(zone, lintServers)...)
+	if len(good) == 0 {
+		lint.Sort(ck.Findings)
+		return ck // no authoritative answer to judge: the findings say why
+	}
+
+	// The union of what the good servers have, and where they differ.
+	var srvs []lint.SRV
+	var naptrs []lint.NAPTR
+	for qi := 1; qi < len(qs); qi++ { // qs[0] is the SOA
+		q := qs[qi]
+		var per []lint.Answer
+		for i, s := range servers {
+			if s.good() {
+				per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(answers[i][qi], q.name, q.qtype)})
+			}
+		}
+		ck.Findings = append(ck.Findings, lint.CompareAnswers(strings.ToLower(q.name), q.qtype, per)...)
+		for _, u := range union(per) {
+			rec, _ := recordReport(u.rr)
+			rec.On, rec.MissingOn = u.on, u.missing
+			ck.Records = append(ck.Records, rec)
+			switch rr := u.rr.(type) {
+			case *dns.SRV:
+				srvs = append(srvs, lint.SRV{SRV: rr})
+			case *dns.NAPTR:
+				naptrs = append(naptrs, lint.NAPTR{NAPTR: rr})
+			}
+		}
+	}
+
+	targets, tfs := c.resolveTargets(ctx, zone, srvs, good)
+	ck.Findings = append(ck.Findings, tfs...)
+	lintTargets := map[string]lint.Target{}
+	for _, t := range targets {
+		ck.Targets = append(ck.Targets, t.report())
+		if t.err == "" {
+			lintTargets[t.name] = t.Target
+		}
+	}
+
+	if !c.opts.noProbe {
+		probes, skipped := c.probeAll(ctx, name, srvs, targets)
+		ck.Probes, ck.Skipped = probes, append(ck.Skipped, skipped...)
+		ck.Findings = append(ck.Findings, probeFindings(name, probes, c.roots, c.now(), time.Duration(c.opts.certDays)*24*time.Hour)...)
+	}
+
+	if len(c.servers) > 0 {
+		var names []string
+		for _, q := range qs {
+			if q.qtype == dns.TypeSRV {
+				names = append(names, strings.ToLower(q.name))
+			}
+		}
+		c.compareServed(ctx, &ck, names, srvs)
+	}
+
+	d := &lint.Domain{Name: name, Zones: []string{zone}, SRV: srvs, NAPTR: naptrs, Targets: lintTargets,
+		Looked: func(n string) bool { return asked[strings.ToLower(n)] }}
+	ck.Findings = append(ck.Findings, d.Check()...)
+	lint.Sort(ck.Findings)
+	return ck
+}
+
+// askAuthoritative asks every authoritative server for the zone's SOA, every SRV label of name and
+// name's NAPTR records, then for the SRV names those NAPTR records point to within the zone. It judges
+// each server by its answers and returns the questions, the answers per server and question, and the
+// names whose SRV records were asked for.
+func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, zone, name string) ([]question, [][]reply, map[string]bool) {
 	// Every SRV label and the NAPTR records, from every authoritative server.
 	qs := []question{{zone, dns.TypeSOA}}
 	for _, s := range lint.Services() {
@@ -169,78 +251,7 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 		qs = append(qs, more...)
 	}
 
-	var good []*authServer
-	var lintServers []lint.Server
-	for _, s := range servers {
-		ck.Servers = append(ck.Servers, ServerReport{Name: s.name, Address: s.addr, Role: "authoritative", Serial: s.serial,
-			RTTMS: ms(s.rtt), Error: firstOf(s.err, s.lame)})
-		lintServers = append(lintServers, lint.Server{Name: s.label, Address: s.addr, Err: s.err, Lame: s.lame})
-		if s.good() {
-			good = append(good, s)
-		}
-	}
-	ck.Findings = append(ck.Findings, lint.CheckServers(zone, lintServers)...)
-	if len(good) == 0 {
-		lint.Sort(ck.Findings)
-		return ck // no authoritative answer to judge: the findings say why
-	}
-
-	// The union of what the good servers have, and where they differ.
-	var srvs []lint.SRV
-	var naptrs []lint.NAPTR
-	for qi, q := range qs[1:] {
-		qi++
-		var per []lint.Answer
-		for i, s := range servers {
-			if s.good() {
-				per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(answers[i][qi], q.name, q.qtype)})
-			}
-		}
-		ck.Findings = append(ck.Findings, lint.CompareAnswers(strings.ToLower(q.name), q.qtype, per)...)
-		for _, u := range union(per) {
-			rec, _ := recordReport(u.rr)
-			rec.On, rec.MissingOn = u.on, u.missing
-			ck.Records = append(ck.Records, rec)
-			switch rr := u.rr.(type) {
-			case *dns.SRV:
-				srvs = append(srvs, lint.SRV{SRV: rr})
-			case *dns.NAPTR:
-				naptrs = append(naptrs, lint.NAPTR{NAPTR: rr})
-			}
-		}
-	}
-
-	targets, tfs := c.resolveTargets(ctx, zone, srvs, good)
-	ck.Findings = append(ck.Findings, tfs...)
-	lintTargets := map[string]lint.Target{}
-	for _, t := range targets {
-		ck.Targets = append(ck.Targets, t.report())
-		if t.err == "" {
-			lintTargets[t.name] = t.Target
-		}
-	}
-
-	if !c.opts.noProbe {
-		probes, skipped := c.probeAll(ctx, name, srvs, targets)
-		ck.Probes, ck.Skipped = probes, append(ck.Skipped, skipped...)
-		ck.Findings = append(ck.Findings, probeFindings(name, probes, c.roots, c.now(), time.Duration(c.opts.certDays)*24*time.Hour)...)
-	}
-
-	if len(c.servers) > 0 {
-		var names []string
-		for _, q := range qs {
-			if q.qtype == dns.TypeSRV {
-				names = append(names, strings.ToLower(q.name))
-			}
-		}
-		c.compareServed(ctx, &ck, names, srvs)
-	}
-
-	d := &lint.Domain{Name: name, Zones: []string{zone}, SRV: srvs, NAPTR: naptrs, Targets: lintTargets,
-		Looked: func(n string) bool { return asked[strings.ToLower(n)] }}
-	ck.Findings = append(ck.Findings, d.Check()...)
-	lint.Sort(ck.Findings)
-	return ck
+	return qs, answers, asked
 }
 
 // labelServers names each server address for findings and the table: its name, and its address too
@@ -424,7 +435,7 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 func (c *checker) compareServed(ctx context.Context, ck *Check, names []string, srvs []lint.SRV) {
 	up := map[string]bool{}
 	for _, p := range ck.Probes {
-		k := p.Target + ":" + itoa(int(p.Port))
+		k := p.Target + ":" + strconv.Itoa(int(p.Port))
 		up[k] = up[k] || p.Up
 	}
 	var qs []query
