@@ -68,11 +68,10 @@ func newSIPProber(tr Transport, opts Options) *sipProber {
 }
 
 func (p *sipProber) probe(ctx context.Context, t Target) Result {
-	c, notAfter, err := connect(ctx, t, p.transport, p.opts, nil)
+	d := newDetails(p.opts)
+	c, seen, err := connect(ctx, t, p.transport, p.opts, nil)
 	if err != nil {
-		r := failed(err)
-		r.CertNotAfter = notAfter
-		return r
+		return seen.report(failed(err), d)
 	}
 	defer c.Close()
 	stop := bindDeadline(ctx, c)
@@ -94,8 +93,10 @@ func (p *sipProber) probe(ctx context.Context, t Target) Result {
 	default:
 		r = down(res.String())
 	}
-	r.CertNotAfter = notAfter
-	return r
+	if d != nil {
+		d.SIPServer = res.Server
+	}
+	return seen.report(r, d)
 }
 
 // sipRequest is one OPTIONS request and what identifies its responses: RFC 3261 section 17.1.3 matches
@@ -306,6 +307,7 @@ type sipResponse struct {
 	CSeqMethod    string
 	Branch        string // of the top Via
 	ContentLength int    // -1 when absent
+	Server        string // the Server header, or User-Agent when there is none (RFC 3261 section 20.35, 20.41)
 }
 
 // String is the response as a probe reason: "sip 503 Service Unavailable".
@@ -367,6 +369,7 @@ func parseSIPResponse(b []byte) (sipResponse, error) {
 	}
 
 	var haveCSeq, haveVia bool
+	var userAgent string
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok {
@@ -395,6 +398,14 @@ func parseSIPResponse(b []byte) (sipResponse, error) {
 			haveVia = true
 			top, _, _ := strings.Cut(value, ",")
 			res.Branch = viaParam(top, "branch")
+		case "server":
+			if res.Server == "" {
+				res.Server = value
+			}
+		case "user-agent":
+			if userAgent == "" {
+				userAgent = value
+			}
 		case "content-length", "l":
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 0 {
@@ -402,6 +413,9 @@ func parseSIPResponse(b []byte) (sipResponse, error) {
 			}
 			res.ContentLength = n
 		}
+	}
+	if res.Server == "" {
+		res.Server = userAgent
 	}
 	if res.CallID == "" || !haveCSeq || !haveVia {
 		return res, errors.New("sip: missing Call-ID, CSeq or Via")
