@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/lint"
 	"github.com/srvhealth/srvhealth/probe"
 )
 
@@ -90,7 +90,7 @@ func (e *events) Resolved(k health.Key, r health.Resolution) {
 	default:
 		return
 	}
-	if doubled(k.Target, e.zones) {
+	if lint.DoubledOrigin(k.Target, e.zones) {
 		problem += "; it looks like the zone origin was appended twice (a missing trailing dot in the zone file?)"
 	}
 	k.Domain = "" // the records are the same whichever domain's answer listed the target
@@ -181,20 +181,6 @@ func (l *logLimiter) forget(key string) {
 }
 
 func (e *events) Overflow(health.Key) { overflowCount.Inc() }
-
-// doubled reports whether name ends in a zone written twice, "sip1.example.com.example.com.": the mistake
-// of a zone file that forgot a target's trailing dot.
-func doubled(name string, zones []string) bool {
-	for _, z := range zones {
-		if z == "." {
-			continue
-		}
-		if strings.HasSuffix(name, "."+z[:len(z)-1]+"."+z) || name == z[:len(z)-1]+"."+z {
-			return true
-		}
-	}
-	return false
-}
 
 func stateName(s health.State) string {
 	switch s {

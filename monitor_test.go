@@ -32,21 +32,6 @@ func captureLog(f func()) string {
 	return buf.String()
 }
 
-func TestDoubled(t *testing.T) {
-	zones := []string{"example.com."}
-	for name, want := range map[string]bool{
-		"sip1.example.com.example.com.": true,
-		"example.com.example.com.":      true,
-		"sip1.example.com.":             false,
-		"sip1.example.com.example.net.": false,
-		"example.com.":                  false,
-	} {
-		if got := doubled(name, zones); got != want {
-			t.Errorf("doubled(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
 func TestEventsWarnOncePerTarget(t *testing.T) {
 	ev := &events{zones: []string{"example.com."}}
 	k := health.Key{Target: "sip1.example.com.example.com.", Port: 5060, Method: probe.Method{Kind: probe.KindSIP, Transport: probe.UDP}}

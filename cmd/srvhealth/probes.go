@@ -16,21 +16,12 @@ import (
 // TLS from the first byte for _sips._tcp, _sip._tls and the XEP-0368 _xmpps- labels. It is the
 // plugin's default for each service.
 func methodFor(s lint.Service) probe.Method {
-	kind := probe.KindSIP
-	if s.Protocol == "xmpp" {
-		kind = probe.KindXMPPClient
-		if s.Role == "server" {
-			kind = probe.KindXMPPServer
-		}
+	var kind probe.Kind // the natural probe of the label, as the plugin chooses it
+	if s.Legacy {
+		kind = probe.KindXMPPClient // _jabber._tcp is c2s under its pre-RFC 6120 name
 	}
-	tr := probe.TCP
-	switch s.Transport {
-	case "udp":
-		tr = probe.UDP
-	case "tls":
-		tr = probe.TLS
-	}
-	return probe.Method{Kind: kind, Transport: tr}
+	m, _ := probe.ForService(s.Label, kind) // every label srvhealth check asks has a probe
+	return m
 }
 
 // probeJob is one address of one target of one service.
