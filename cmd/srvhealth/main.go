@@ -3,6 +3,7 @@
 //
 //	srvhealth check example.com                 ask every authoritative server, lint, probe every target
 //	srvhealth check --zone db.example.com       lint a zone file before it is deployed, offline
+//	srvhealth status --server 127.0.0.1:53 _sip._udp.example.com   a running server's view of the targets
 //
 // It shares its rules (package lint) and its probes (package probe) with the srvhealth CoreDNS plugin,
 // and is not part of the CoreDNS build. The exit status follows the monitoring-plugin convention: 0 all
@@ -31,6 +32,7 @@ type command struct {
 
 var commands = []command{
 	{"check", "lint and probe a domain's SIP and XMPP SRV records, or lint a zone file", runCheck},
+	{"status", "show what a running CoreDNS with srvhealth thinks of its targets (CH TXT status)", runStatus},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
