@@ -238,8 +238,12 @@ func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown bool) [
 		if !j.served || j.inExtra || !j.known || j.status.CNAME || len(j.status.Up) == 0 || addedBefore(js[:i], j.srv.Target) {
 			continue
 		}
+		ttl := c.ttl
+		if j.status.Resolved {
+			ttl = min(ttl, j.status.AddrTTL) // never longer than the address records' own TTL
+		}
 		for _, a := range j.status.Up {
-			hdr := dns.RR_Header{Name: j.srv.Target, Class: dns.ClassINET, Ttl: c.ttl}
+			hdr := dns.RR_Header{Name: j.srv.Target, Class: dns.ClassINET, Ttl: ttl}
 			if a.Is4() {
 				hdr.Rrtype = dns.TypeA
 				out = append(out, &dns.A{Hdr: hdr, A: a.AsSlice()})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -42,7 +43,7 @@ func (c chainResolver) Resolve(ctx context.Context, name string) (health.Resolut
 	}
 	wg.Wait()
 
-	var out health.Resolution
+	out := health.Resolution{TTL: math.MaxUint32}
 	var failed []string
 	for i, r := range res {
 		if r.nxdomain {
@@ -58,6 +59,12 @@ func (c chainResolver) Resolve(ctx context.Context, name string) (health.Resolut
 		}
 		out.CNAME = out.CNAME || r.cname
 		out.Addrs = append(out.Addrs, r.addrs...)
+		if len(r.addrs) > 0 {
+			out.TTL = min(out.TTL, r.ttl)
+		}
+	}
+	if len(out.Addrs) == 0 {
+		out.TTL = 0
 	}
 	if len(failed) == 0 {
 		return out, nil
@@ -86,7 +93,8 @@ func (c chainResolver) Resolve(ctx context.Context, name string) (health.Resolut
 // lookupResult is what one A or AAAA lookup found.
 type lookupResult struct {
 	addrs    []netip.Addr
-	cname    bool // the name is an alias
+	ttl      uint32 // the lowest TTL of the address records
+	cname    bool   // the name is an alias
 	nxdomain bool
 	err      error
 	reason   string // when err is set: the resolve_failures_total reason
@@ -103,7 +111,7 @@ func (c chainResolver) lookup(ctx context.Context, name string, qt uint16) looku
 		err := rcodeError(m.Rcode)
 		return lookupResult{err: err, reason: failureReason(ctx, err)}
 	}
-	var r lookupResult
+	r := lookupResult{ttl: math.MaxUint32}
 	for _, rr := range m.Answer {
 		switch rr := rr.(type) {
 		case *dns.CNAME:
@@ -113,10 +121,12 @@ func (c chainResolver) lookup(ctx context.Context, name string, qt uint16) looku
 		case *dns.A:
 			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
 				r.addrs = append(r.addrs, a)
+				r.ttl = min(r.ttl, rr.Hdr.Ttl)
 			}
 		case *dns.AAAA:
 			if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
 				r.addrs = append(r.addrs, a)
+				r.ttl = min(r.ttl, rr.Hdr.Ttl)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/coredns/caddy"
 
+	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
 )
 
@@ -219,5 +220,32 @@ func TestUnderZones(t *testing.T) {
 	}
 	if !underZones("anything.example.", []string{"."}) {
 		t.Error("every name is under the root zone")
+	}
+}
+
+func TestProbeOptionsSIPFailCodes(t *testing.T) {
+	o := mustParse(t, "srvhealth {\n sip_fail_codes 404 503\n}").Probe
+	for code, want := range map[int]bool{200: true, 404: false, 503: false, 480: true, 100: false} {
+		if got := o.SIPAccept(code); got != want {
+			t.Errorf("SIPAccept(%d) = %v, want %v", code, got, want)
+		}
+	}
+	if o := mustParse(t, "srvhealth").Probe; o.SIPAccept != nil {
+		t.Error("without sip_fail_codes the probe's default must apply")
+	}
+}
+
+func TestMaxInFlightProperty(t *testing.T) {
+	if got := mustParse(t, "srvhealth example.com").MaxInFlight; got != health.DefaultMaxInFlight {
+		t.Errorf("default max_in_flight %d, want %d", got, health.DefaultMaxInFlight)
+	}
+	if got := mustParse(t, "srvhealth example.com {\n max_in_flight 100\n}").MaxInFlight; got != 100 {
+		t.Errorf("max_in_flight 100 parsed as %d", got)
+	}
+	for _, bad := range []string{"0", "-1", "many"} {
+		if _, err := parse(caddy.NewTestController("dns", "srvhealth example.com {\n max_in_flight "+bad+"\n}")); err == nil ||
+			!strings.Contains(err.Error(), "max_in_flight") {
+			t.Errorf("max_in_flight %s: error %v, want one naming max_in_flight", bad, err)
+		}
 	}
 }

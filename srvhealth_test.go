@@ -694,3 +694,20 @@ func TestDrainOutOfScope(t *testing.T) {
 		t.Errorf("targets %v, want the drained out-of-scope target gone", got)
 	}
 }
+
+// TestAddedGlueTTLNeverRaised: an address srvhealth adds to the additional section lives no longer than
+// the address record it was resolved from.
+func TestAddedGlueTTLNeverRaised(t *testing.T) {
+	bare := func(r *dns.Msg) *dns.Msg {
+		m := sipAnswer(r)
+		m.Extra = nil
+		return m
+	}
+	st := map[string]health.Status{"sip1.example.com.": {State: health.Up, Resolved: true, AddrTTL: 3,
+		Up: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(bare))
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if len(m.Extra) != 1 || m.Extra[0].Header().Ttl != 3 {
+		t.Errorf("additional %v, want sip1's address with its own TTL 3, not the answer's 30", m.Extra)
+	}
+}

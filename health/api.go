@@ -58,6 +58,7 @@ const (
 type Resolution struct {
 	CNAME bool         // the target name is an alias (forbidden for SRV targets, RFC 2782)
 	Addrs []netip.Addr // A and AAAA addresses; empty means the target has no address
+	TTL   uint32       // the lowest TTL of the address records; 0 without any
 }
 
 // Resolver resolves a target name to its addresses the way clients would see them.
@@ -79,6 +80,9 @@ type Status struct {
 	Until time.Time
 	// Checked is when the last probe round of the target started; zero before the first.
 	Checked time.Time
+	// AddrTTL is the lowest TTL of the target's address records when they were resolved: addresses the
+	// query path adds to an answer must not live longer than their source says. Meaningful once Resolved.
+	AddrTTL uint32
 }
 
 // Config is the monitor's settings; see the Corefile documentation. A zero field takes the default named

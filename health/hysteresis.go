@@ -175,6 +175,7 @@ func advance(c *Config, old *snapshot, r round) (*snapshot, string) {
 	ns.status.Resolved = old.status.Resolved || r.resolved
 	ns.status.CNAME = ns.res.CNAME
 	ns.status.NoAddress = ns.status.Resolved && len(ns.res.Addrs) == 0
+	ns.status.AddrTTL = ns.res.TTL
 	ns.status.Checked = r.start
 
 	ns.addrs = make([]addrState, len(r.probed))
