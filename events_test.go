@@ -125,7 +125,7 @@ func TestTargetsGaugeAcrossBlocks(t *testing.T) {
 	for _, k := range []string{"t1.a.gauge.test.", "t2.a.gauge.test."} {
 		k := health.NewKey(k, port, probe.Method{Kind: probe.KindSIP, Transport: probe.TCP}, "")
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if st, _ := a.monitor.Lookup(k); st.State == health.Down {
+			if rep, _ := a.monitor.Report(k); rep.Status.State == health.Down {
 				break
 			}
 			if time.Now().After(deadline) {

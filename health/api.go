@@ -1,7 +1,7 @@
 // Package health keeps the up/down state of SRV targets fresh by probing them in the background.
 //
-// The query path reads state through Lookup, which never blocks and never touches the network; targets are
-// registered with Observe, which never blocks either. Probing, resolution, expiry and the reload-safe
+// The query path reads state through Check (a target seen in an answer) and Addresses (a target's name),
+// which never block and never touch the network; Check registers a new target without blocking either. Probing, resolution, expiry and the reload-safe
 // process-wide registry of known states live behind Monitor; nothing here imports CoreDNS or logs: what
 // happens is reported through Events and the root package turns it into metrics and log lines.
 package health

@@ -35,7 +35,7 @@ func BenchmarkLookup(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, ok := m.Lookup(keys[i%len(keys)]); !ok {
+		if _, ok := m.lookup(keys[i%len(keys)]); !ok {
 			b.Fatal("missing")
 		}
 	}
@@ -56,7 +56,7 @@ func BenchmarkLookupParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for i := 0; pb.Next(); i++ {
-			m.Lookup(keys[i%len(keys)])
+			m.lookup(keys[i%len(keys)])
 		}
 	})
 }
@@ -131,16 +131,16 @@ func benchHungTargets(b *testing.B, inFlight int) {
 	}
 	poll("the blackholed targets down and the healthy one up", 2*time.Minute, func() bool {
 		for _, k := range keys {
-			if st, _ := m.Lookup(k); st.State != Down {
+			if st, _ := m.lookup(k); st.State != Down {
 				return false
 			}
 		}
-		st, _ := m.Lookup(hk)
+		st, _ := m.lookup(hk)
 		return st.State == Up
 	})
 	dying := time.Now()
 	healthy.hang()
-	poll("the dying target down", 2*time.Minute, func() bool { st, _ := m.Lookup(hk); return st.State == Down })
+	poll("the dying target down", 2*time.Minute, func() bool { st, _ := m.lookup(hk); return st.State == Down })
 	took := time.Since(dying)
 	b.ReportMetric(float64(took.Milliseconds()), "ms-to-down")
 	b.ReportMetric(float64((cfg.Interval*time.Duration(cfg.Fails+1) + cfg.Timeout).Milliseconds()), "bound-ms")

@@ -16,7 +16,7 @@ import (
 )
 
 // Events receives what the monitor does; the root package turns it into metrics and log lines. Methods
-// are called without any lock of the monitor held, so they may call Len or Lookup, and must not block.
+// are called without any lock of the monitor held, so they may call Len or Report, and must not block.
 type Events interface {
 	// ProbeDone reports one probe of one address. Probes cut short by Stop are not reported.
 	ProbeDone(k Key, addr netip.Addr, res probe.Result)
@@ -323,10 +323,10 @@ func (m *Monitor) reserve() bool {
 	}
 }
 
-// Lookup returns the state of k and whether k is monitored. It takes no lock: the table is read through
+// lookup returns the state of k and whether k is monitored. It takes no lock: the table is read through
 // atomic pointers to immutable shard maps, and the status through an atomic pointer to an immutable
 // snapshot, so a reader never waits for a writer and never sees a half-made update.
-func (m *Monitor) Lookup(k Key) (Status, bool) {
+func (m *Monitor) lookup(k Key) (Status, bool) {
 	e := m.table.get(k)
 	if e == nil {
 		return Status{}, false
@@ -334,14 +334,14 @@ func (m *Monitor) Lookup(k Key) (Status, bool) {
 	return e.snap.Load().status, true
 }
 
-// Check is Observe followed by Lookup with one table lookup: the query path's call for each target.
+// Check is Observe followed by lookup with one table lookup: the query path's call for each target.
 func (m *Monitor) Check(k Key, domain string) (Status, bool) {
 	if e := m.table.get(k); e != nil {
 		e.touch(int64(time.Since(m.epoch)), m.touchEvery)
 		return e.snap.Load().status, true
 	}
 	m.observeNew(k, domain, int64(time.Since(m.epoch)))
-	return m.Lookup(k)
+	return m.lookup(k)
 }
 
 // Settled reports whether k has been resolved and has had the probe round that came with it (or had

@@ -27,10 +27,10 @@ func TestDownAfterFailsUpAfterRises(t *testing.T) {
 	m := start(t, testConfig(), r, p, ev)
 
 	m.Observe(k, "example.com")
-	if st, ok := m.Lookup(k); !ok || st.State != Unknown || st.Resolved {
+	if st, ok := m.lookup(k); !ok || st.State != Unknown || st.Resolved {
 		t.Fatalf("fresh target: %+v %v", st, ok)
 	}
-	waitFor(t, "down", func() bool { st, _ := m.Lookup(k); return st.State == Down })
+	waitFor(t, "down", func() bool { st, _ := m.lookup(k); return st.State == Down })
 	evs := ev.all(k)
 	i := slices.IndexFunc(evs, func(e event) bool { return e.kind == "state" })
 	if got := countProbes(evs[:i], false); got != 3 {
@@ -39,12 +39,12 @@ func TestDownAfterFailsUpAfterRises(t *testing.T) {
 	if e := evs[i]; e.from != Unknown || e.to != Down || e.reason != "192.0.2.1: connection refused" {
 		t.Errorf("state change: %+v", e)
 	}
-	if st, _ := m.Lookup(k); !slices.Equal(st.Down, []netip.Addr{addr}) || len(st.Up) != 0 || !st.Resolved {
+	if st, _ := m.lookup(k); !slices.Equal(st.Down, []netip.Addr{addr}) || len(st.Up) != 0 || !st.Resolved {
 		t.Errorf("down status: %+v", st)
 	}
 
 	p.setDown(addr, false)
-	waitFor(t, "up", func() bool { st, _ := m.Lookup(k); return st.State == Up })
+	waitFor(t, "up", func() bool { st, _ := m.lookup(k); return st.State == Up })
 	evs = ev.all(k)
 	j := slices.IndexFunc(evs[i+1:], func(e event) bool { return e.kind == "state" }) + i + 1
 	if got := countProbes(evs[i+1:j], true); got != 2 {
@@ -107,13 +107,13 @@ func TestCNAMEAndNoAddress(t *testing.T) {
 		m.Observe(k, "example.com")
 	}
 	waitFor(t, "settled", func() bool { return m.Settled(cname) && m.Settled(none) })
-	waitFor(t, "cname probed", func() bool { st, _ := m.Lookup(cname); return st.State == Up })
+	waitFor(t, "cname probed", func() bool { st, _ := m.lookup(cname); return st.State == Up })
 
-	st, _ := m.Lookup(cname)
+	st, _ := m.lookup(cname)
 	if !st.CNAME || st.NoAddress || !st.Resolved || !slices.Equal(st.Up, addrs("192.0.2.3")) {
 		t.Errorf("cname: %+v", st)
 	}
-	st, _ = m.Lookup(none)
+	st, _ = m.lookup(none)
 	if !st.NoAddress || st.CNAME || !st.Resolved || st.State != Unknown || !st.Until.IsZero() {
 		t.Errorf("no address: %+v", st)
 	}
@@ -129,7 +129,7 @@ func TestCNAMEAndNoAddress(t *testing.T) {
 	if m.Settled(errs) {
 		t.Errorf("a target that never resolved is settled")
 	}
-	if st, ok := m.Lookup(errs); !ok || st.Resolved || st.State != Unknown {
+	if st, ok := m.lookup(errs); !ok || st.Resolved || st.State != Unknown {
 		t.Errorf("unresolved: %+v %v", st, ok)
 	}
 	if n := len(ev.events("resolved", errs)); n != 0 {
@@ -150,9 +150,9 @@ func TestMultiAddress(t *testing.T) {
 	cfg.MaxAddrs = 3
 	m := start(t, cfg, r, p, ev)
 	m.Observe(k, "example.com")
-	waitFor(t, "two addresses down", func() bool { st, _ := m.Lookup(k); return len(st.Down) == 2 })
+	waitFor(t, "two addresses down", func() bool { st, _ := m.lookup(k); return len(st.Down) == 2 })
 
-	st, _ := m.Lookup(k)
+	st, _ := m.lookup(k)
 	if st.State != Up {
 		t.Errorf("state %d, want up", st.State)
 	}
@@ -171,7 +171,7 @@ func TestMultiAddress(t *testing.T) {
 
 	// All probed addresses down: the target goes down, once.
 	p.setDown(netip.MustParseAddr("192.0.2.11"), true)
-	waitFor(t, "down", func() bool { st, _ := m.Lookup(k); return st.State == Down })
+	waitFor(t, "down", func() bool { st, _ := m.lookup(k); return st.State == Down })
 	if ch := ev.events("state", k); len(ch) != 2 || ch[1].to != Down {
 		t.Errorf("state changes %+v", ch)
 	}
@@ -190,23 +190,23 @@ func TestUntil(t *testing.T) {
 	m.Observe(up, "example.com")
 	m.Observe(down, "example.com")
 	// Before the first round, Until is the time of that round: within one interval.
-	st, _ := m.Lookup(up)
-	waitFor(t, "first round placed", func() bool { st, _ = m.Lookup(up); return !st.Until.IsZero() || st.Resolved })
+	st, _ := m.lookup(up)
+	waitFor(t, "first round placed", func() bool { st, _ = m.lookup(up); return !st.Until.IsZero() || st.Resolved })
 	if !st.Resolved && st.Until.After(time.Now().Add(cfg.Interval)) {
 		t.Errorf("first round at %v, more than an interval away", st.Until)
 	}
 
 	waitFor(t, "up and down", func() bool {
-		su, _ := m.Lookup(up)
-		sd, _ := m.Lookup(down)
+		su, _ := m.lookup(up)
+		sd, _ := m.lookup(down)
 		return su.State == Up && sd.State == Down
 	})
 	// Lookup returns one snapshot, so Until and Checked belong to the same round.
-	su, _ := m.Lookup(up)
+	su, _ := m.lookup(up)
 	if want := su.Checked.Add(3 * cfg.Interval); su.Checked.IsZero() || !su.Until.Equal(want) {
 		t.Errorf("up: until %v, want checked %v + 3 intervals (fails)", su.Until, su.Checked)
 	}
-	sd, _ := m.Lookup(down)
+	sd, _ := m.lookup(down)
 	if want := sd.Checked.Add(2 * cfg.Interval); sd.Checked.IsZero() || !sd.Until.Equal(want) {
 		t.Errorf("down: until %v, want checked %v + 2 intervals (rises)", sd.Until, sd.Checked)
 	}
@@ -227,7 +227,7 @@ func TestScope(t *testing.T) {
 	m := start(t, cfg, r, p, ev)
 	m.Observe(mixed, "example.com")
 	m.Observe(outside, "example.com")
-	waitFor(t, "mixed down", func() bool { st, _ := m.Lookup(mixed); return st.State == Down })
+	waitFor(t, "mixed down", func() bool { st, _ := m.lookup(mixed); return st.State == Down })
 	waitFor(t, "outside settled", func() bool { return m.Settled(outside) })
 	waitFor(t, "more rounds", func() bool { return r.calls.Load() >= 12 })
 
@@ -239,12 +239,12 @@ func TestScope(t *testing.T) {
 	if p.callsTo(netip.MustParseAddr("192.0.2.1")) < 3 {
 		t.Errorf("the in-scope address was not probed")
 	}
-	st, _ := m.Lookup(mixed)
+	st, _ := m.lookup(mixed)
 	// The out-of-scope address is not known down: it is listed with the up (unknown) ones.
 	if !slices.Equal(st.Down, addrs("192.0.2.1")) || !slices.Equal(st.Up, addrs("10.0.0.1")) {
 		t.Errorf("mixed: %+v", st)
 	}
-	st, _ = m.Lookup(outside)
+	st, _ = m.lookup(outside)
 	if st.State != Unknown || st.NoAddress || !st.Until.IsZero() || len(st.Up) != 2 {
 		t.Errorf("outside: %+v", st)
 	}
@@ -273,10 +273,10 @@ func TestMaxTargets(t *testing.T) {
 	if len(ov) != 2 || ov[0].key != key(targetName(3)) || ov[1].key != key(targetName(4)) {
 		t.Errorf("overflow events %+v", ov)
 	}
-	if _, ok := m.Lookup(key(targetName(4))); ok {
+	if _, ok := m.lookup(key(targetName(4))); ok {
 		t.Errorf("an overflowed key is monitored")
 	}
-	if _, ok := m.Lookup(key(targetName(2))); !ok {
+	if _, ok := m.lookup(key(targetName(2))); !ok {
 		t.Errorf("a key within the limit is not monitored")
 	}
 	if recs, _ := reg.size(); recs != 3 {
@@ -312,7 +312,7 @@ func TestExpire(t *testing.T) {
 	waitFor(t, "forgotten", func() bool { return len(ev.events("forgotten", old)) > 0 })
 	close(stop)
 	<-done
-	if _, ok := m.Lookup(old); ok {
+	if _, ok := m.lookup(old); ok {
 		t.Errorf("expired key still monitored")
 	}
 	if n := len(ev.events("forgotten", old)); n != 1 {
@@ -321,7 +321,7 @@ func TestExpire(t *testing.T) {
 	if m.Len() != 1 {
 		t.Errorf("len %d, want 1", m.Len())
 	}
-	if _, ok := m.Lookup(live); !ok || len(ev.events("forgotten", live)) != 0 {
+	if _, ok := m.lookup(live); !ok || len(ev.events("forgotten", live)) != 0 {
 		t.Errorf("a key observed all along was forgotten")
 	}
 	if recs, _ := reg.size(); recs != 1 {
@@ -329,7 +329,7 @@ func TestExpire(t *testing.T) {
 	}
 	// A forgotten key observed again starts afresh.
 	m.Observe(old, "example.com")
-	if st, ok := m.Lookup(old); !ok || st.Resolved {
+	if st, ok := m.lookup(old); !ok || st.Resolved {
 		t.Errorf("re-observed: %+v %v", st, ok)
 	}
 }
@@ -390,7 +390,7 @@ func TestObserveDoesNotBlock(t *testing.T) {
 		defer close(done)
 		for i := range 5000 {
 			m.Observe(key(targetName(i)), "example.com")
-			m.Lookup(key(targetName(i)))
+			m.lookup(key(targetName(i)))
 		}
 	}()
 	select {
@@ -457,7 +457,7 @@ func TestProberError(t *testing.T) {
 	m.Observe(k, "example.com")
 	waitFor(t, "settled", func() bool { return m.Settled(k) })
 	waitFor(t, "rounds", func() bool { return r.calls.Load() >= 3 })
-	if st, _ := m.Lookup(k); st.State != Unknown || len(st.Down) != 0 {
+	if st, _ := m.lookup(k); st.State != Unknown || len(st.Down) != 0 {
 		t.Errorf("status %+v", st)
 	}
 	if n := len(ev.events("probe", k)) + len(ev.events("state", k)); n != 0 {
@@ -480,8 +480,8 @@ func TestReload(t *testing.T) {
 	old.Observe(early, "example.com")
 	old.Observe(late, "example.com")
 	waitFor(t, "down", func() bool {
-		a, _ := old.Lookup(early)
-		b, _ := old.Lookup(late)
+		a, _ := old.lookup(early)
+		b, _ := old.lookup(late)
 		return a.State == Down && b.State == Down
 	})
 
@@ -493,7 +493,7 @@ func TestReload(t *testing.T) {
 	cfg.Interval = time.Hour // no round of its own during the test
 	nw := start(t, cfg, r, p2, newEv)
 	nw.Observe(early, "example.com")
-	if st, ok := nw.Lookup(early); !ok || st.State != Down || !st.Resolved || !nw.Settled(early) {
+	if st, ok := nw.lookup(early); !ok || st.State != Down || !st.Resolved || !nw.Settled(early) {
 		t.Errorf("new monitor, old one running: %+v", st)
 	}
 	old.Stop()
@@ -501,7 +501,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("stopping the old monitor during a reload forgot %d keys", n)
 	}
 	nw.Observe(late, "example.com")
-	if st, _ := nw.Lookup(late); st.State != Down {
+	if st, _ := nw.lookup(late); st.State != Down {
 		t.Errorf("new monitor, old one stopped: %+v", st)
 	}
 	if n := len(newEv.events("state", Key{})); n != 0 {
@@ -710,11 +710,11 @@ func TestHungTargetsDoNotDelayOthers(t *testing.T) {
 	m.Observe(healthy, "example.com")
 	waitFor(t, "the 100 down and the healthy one up", func() bool {
 		for _, k := range hung {
-			if st, _ := m.Lookup(k); st.State != Down {
+			if st, _ := m.lookup(k); st.State != Down {
 				return false
 			}
 		}
-		st, _ := m.Lookup(healthy)
+		st, _ := m.lookup(healthy)
 		return st.State == Up
 	})
 	for i := range hung {
@@ -725,7 +725,7 @@ func TestHungTargetsDoNotDelayOthers(t *testing.T) {
 
 	dying := time.Now()
 	p.setHang(healthyAddr, true)
-	waitFor(t, "the dying target down", func() bool { st, _ := m.Lookup(healthy); return st.State == Down })
+	waitFor(t, "the dying target down", func() bool { st, _ := m.lookup(healthy); return st.State == Down })
 	took := time.Since(dying)
 	bound := cfg.Interval*time.Duration(cfg.Fails) + cfg.Timeout + cfg.Interval
 	if took > bound {
