@@ -57,7 +57,8 @@ func (e *entry) report() Report {
 // Addresses is what the probes of every key of one target name say of its addresses.
 type Addresses struct {
 	// Live are the target's addresses not known to be down: up in at least one key's last round, or not
-	// probed (unknown counts as up). Down are those down in every key that probed them. Both sorted.
+	// probed (unknown counts as up). Down are those down in every key that probed them. Both sorted. Keys
+	// probed with "none" check nothing and count for neither.
 	Live, Down []netip.Addr
 	// Until is the soonest time one of the keys could change state; zero when none can.
 	Until time.Time
@@ -77,6 +78,9 @@ func (m *Monitor) Addresses(target string) (Addresses, bool) {
 	for _, e := range es {
 		s := e.snap.Load()
 		all = append(all, s.res.Addrs...)
+		if e.key.Method.Kind == probe.KindNone {
+			continue // "no check" is no evidence that an address is alive
+		}
 		for _, st := range s.addrs {
 			switch st.h.State {
 			case Down:

@@ -76,3 +76,30 @@ func TestWaitSettled(t *testing.T) {
 		t.Errorf("WaitSettled of a key that never settles = %v, want the deadline", err)
 	}
 }
+
+// TestAddressesIgnoreNoCheck: a key probed with "none" says nothing about its addresses, so it does not
+// keep alive an address another probe found down.
+func TestAddressesIgnoreNoCheck(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	tcp := Key{Target: "nocheck.example.com.", Port: 5060, Method: probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}}
+	none := Key{Target: tcp.Target, Port: 5060, Method: probe.Method{Kind: probe.KindNone}}
+	r.set(tcp.Target, Resolution{Addrs: addrs("192.0.2.1", "2001:db8::1")})
+	p.setDown(netip.MustParseAddr("2001:db8::1"), true)
+	// The real prober of "none": every address up, "no check".
+	noCheck := proberFunc(func(context.Context, probe.Target) probe.Result { return probe.Result{Up: true, Reason: "no check"} })
+	m := New(testConfig(), r, func(meth probe.Method) (probe.Prober, error) {
+		if meth.Kind == probe.KindNone {
+			return noCheck, nil
+		}
+		return p, nil
+	}, nil)
+	t.Cleanup(m.Stop)
+	m.Start()
+	m.Observe(tcp, "example.com")
+	m.Observe(none, "example.com")
+	waitFor(t, "IPv6 down", func() bool {
+		a, _ := m.Addresses(tcp.Target)
+		return slices.Equal(a.Down, addrs("2001:db8::1"))
+	})
+}
