@@ -44,7 +44,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	servers, err := run(f)
+	servers, err = run(f)
 	f.Close()
 	if err != nil {
 		log.Fatalf("peers: %v", err)
@@ -52,6 +52,9 @@ func main() {
 	fmt.Printf("ready %d listeners\n", len(servers))
 	select {}
 }
+
+// servers stay reachable until the process ends, and with them the blackholes' own connections.
+var servers []*fakepeer.Server
 
 // run opens every listener of the spec; on an error it closes those it opened.
 func run(spec io.Reader) ([]*fakepeer.Server, error) {
