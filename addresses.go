@@ -9,8 +9,6 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/srvhealth/srvhealth/health"
 )
@@ -22,13 +20,6 @@ import (
 // AAAA answer for a monitored target loses the addresses its probes found down while the target keeps a
 // live one; when the asked family has none left but the other has, the answer is NODATA, so the client
 // moves to the other family.
-
-var addressesDroppedCount = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace,
-	Subsystem: pluginName,
-	Name:      "addresses_dropped_total",
-	Help:      "Counter of A and AAAA records of monitored targets dropped from answers because their address was down, by qtype.",
-}, []string{"server", "qtype"})
 
 // addressQuery returns what is known of the addresses of the target an A or AAAA query asks for, and
 // whether the query is one to filter: filter_addresses on, a name under the zones and in the probe scope

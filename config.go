@@ -68,10 +68,13 @@ type Config struct {
 	FilterAddresses bool
 	// StatusAllow are the clients the CH TXT status is answered for; nil: the status is off.
 	StatusAllow []netip.Prefix
-	TLSVerify       bool
-	CAFile          string
+	TLSVerify   bool
+	CAFile      string
 	// SIPFailCodes are the final SIP codes that fail a sip probe; nil means probe.DefaultSIPAccept's.
 	SIPFailCodes []int
+	// Probe is what the probes are built with: certificate verification and its CA pool, the SIP codes
+	// that fail; made by the parser from tls_verify and sip_fail_codes.
+	Probe probe.Options
 	// MaxInFlight bounds the probes in flight at once; the targets already down may use a quarter.
 	MaxInFlight int
 }
@@ -125,4 +128,20 @@ func (c *Config) service(label string) *Service {
 		}
 	}
 	return nil
+}
+
+// scopeFunc returns the address filter of the monitor: nil (all) unless the scope lists CIDRs.
+func scopeFunc(s Scope) func(netip.Addr) bool {
+	if len(s.Prefixes) == 0 {
+		return nil
+	}
+	return func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range s.Prefixes {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 }

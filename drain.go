@@ -8,8 +8,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Drain is one target taken out of the answers on purpose, for maintenance: the Corefile says so, and a
@@ -55,13 +53,6 @@ func drained(drains []Drain, target string, port uint16) bool {
 	}
 	return false
 }
-
-var drainedGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-	Namespace: plugin.Namespace,
-	Subsystem: pluginName,
-	Name:      "drained",
-	Help:      "Targets drained by configuration (1), by target and port (0: every port).",
-}, []string{"target", "port"})
 
 // drainRefs counts the running instances that drain each target, so that the old instance of a reload,
 // which stops after the new one started, does not delete the series of a drain the new one keeps.

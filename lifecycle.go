@@ -22,10 +22,7 @@ import (
 const warmDeadline = 30 * time.Second
 
 func newHandler(cfg *Config) (*Handler, error) {
-	opts, err := probeOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
+	opts := cfg.Probe
 	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now}
 	ev := &events{zones: cfg.Zones}
 	h.monitor = health.New(health.Config{
@@ -36,7 +33,6 @@ func newHandler(cfg *Config) (*Handler, error) {
 		Expire:      cfg.Expire,
 		MaxTargets:  cfg.MaxTargets,
 		MaxInFlight: cfg.MaxInFlight,
-		Options:     opts,
 		Scope:       scopeFunc(cfg.Scope),
 	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {
 		return probe.New(m, opts)
@@ -202,30 +198,38 @@ func (w *warmer) stop() {
 	w.wg.Wait()
 }
 
-// run registers the warm names' targets and polls until each has settled. A name that fails to resolve is
-// tried again on the next poll; one with no SRV records has nothing to wait for.
+// run registers the warm names' targets and waits for the monitor to settle them. A name that fails to
+// resolve is tried again, a little later each time; one with no SRV records has nothing to wait for.
 func (w *warmer) run(ctx context.Context) {
 	r := chainResolver{next: func() plugin.Handler { return w.h.Next }}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	retry := 50 * time.Millisecond
 	for {
 		keys, complete := w.observe(ctx, r)
-		if complete && w.settled(keys) {
+		if complete {
+			if w.h.monitor.WaitSettled(ctx, keys) != nil {
+				w.deadline(keys)
+			}
 			return
 		}
 		select {
 		case <-ctx.Done():
-			var open []string
-			for _, k := range keys {
-				if !w.h.monitor.Settled(k) {
-					open = append(open, k.Target)
-				}
-			}
-			log.Warningf("warm-up deadline %s passed; reporting ready with targets still unknown: %s", warmDeadline, strings.Join(open, " "))
+			w.deadline(keys)
 			return
-		case <-tick.C:
+		case <-time.After(retry):
+			retry = min(2*retry, time.Second)
 		}
 	}
+}
+
+// deadline logs the targets still unknown when the warm-up deadline passed.
+func (w *warmer) deadline(keys []health.Key) {
+	var open []string
+	for _, k := range keys {
+		if !w.h.monitor.Settled(k) {
+			open = append(open, k.Target)
+		}
+	}
+	log.Warningf("warm-up deadline %s passed; reporting ready with targets still unknown: %s", warmDeadline, strings.Join(open, " "))
 }
 
 // observe resolves the warm names and registers their targets; complete is false if a name failed.
@@ -251,13 +255,4 @@ func (w *warmer) observe(ctx context.Context, r chainResolver) (keys []health.Ke
 		}
 	}
 	return keys, complete
-}
-
-func (w *warmer) settled(keys []health.Key) bool {
-	for _, k := range keys {
-		if !w.h.monitor.Settled(k) {
-			return false
-		}
-	}
-	return true
 }

@@ -32,21 +32,6 @@ func captureLog(f func()) string {
 	return buf.String()
 }
 
-func TestDoubled(t *testing.T) {
-	zones := []string{"example.com."}
-	for name, want := range map[string]bool{
-		"sip1.example.com.example.com.": true,
-		"example.com.example.com.":      true,
-		"sip1.example.com.":             false,
-		"sip1.example.com.example.net.": false,
-		"example.com.":                  false,
-	} {
-		if got := doubled(name, zones); got != want {
-			t.Errorf("doubled(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
 func TestEventsWarnOncePerTarget(t *testing.T) {
 	ev := &events{zones: []string{"example.com."}}
 	k := health.Key{Target: "sip1.example.com.example.com.", Port: 5060, Method: probe.Method{Kind: probe.KindSIP, Transport: probe.UDP}}
@@ -96,16 +81,13 @@ func TestEventsMetrics(t *testing.T) {
 }
 
 func TestProbeOptionsSIPFailCodes(t *testing.T) {
-	o, err := probeOptions(mustParse(t, "srvhealth {\n sip_fail_codes 404 503\n}"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustParse(t, "srvhealth {\n sip_fail_codes 404 503\n}").Probe
 	for code, want := range map[int]bool{200: true, 404: false, 503: false, 480: true, 100: false} {
 		if got := o.SIPAccept(code); got != want {
 			t.Errorf("SIPAccept(%d) = %v, want %v", code, got, want)
 		}
 	}
-	if o, _ := probeOptions(mustParse(t, "srvhealth")); o.SIPAccept != nil {
+	if o := mustParse(t, "srvhealth").Probe; o.SIPAccept != nil {
 		t.Error("without sip_fail_codes the probe's default must apply")
 	}
 }

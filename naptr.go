@@ -10,8 +10,6 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/srvhealth/srvhealth/health"
 )
@@ -21,13 +19,6 @@ import (
 // "SIPS+D2T" -> _sips._tcp. When every target behind that SRV name is down they still pick it and fail.
 // srvhealth drops such records, unless that would leave none: the SRV names are resolved through the
 // chain in the background, their targets join the monitor, and the query path only reads their state.
-
-var naptrDroppedCount = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace,
-	Subsystem: pluginName,
-	Name:      "naptr_dropped_total",
-	Help:      "Counter of NAPTR records dropped from answers because every target of their SRV replacement was down.",
-}, []string{"server"})
 
 // naptrQuery reports whether r is a NAPTR query under the zones.
 func (h *Handler) naptrQuery(r *dns.Msg) bool {

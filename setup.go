@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"os"
@@ -310,16 +311,23 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			}
 			cfg.SIPFailCodes = append(cfg.SIPFailCodes, n)
 		}
+		cfg.Probe.SIPAccept = probe.SIPAcceptExcept(cfg.SIPFailCodes)
 	case "tls_verify":
 		if len(args) > 1 {
 			return c.Errf("tls_verify: want at most one CA file, got %d arguments", len(args))
 		}
-		cfg.TLSVerify = true
+		cfg.TLSVerify, cfg.Probe.TLSVerify = true, true
 		if len(args) == 1 {
-			if _, err := os.Stat(args[0]); err != nil {
+			// Read now, so that a missing or bad file is reported with the Corefile line that names it.
+			pem, err := os.ReadFile(args[0])
+			if err != nil {
 				return c.Errf("tls_verify: CA file: %v", err)
 			}
 			cfg.CAFile = args[0]
+			cfg.Probe.RootCAs = x509.NewCertPool()
+			if !cfg.Probe.RootCAs.AppendCertsFromPEM(pem) {
+				return c.Errf("tls_verify: no PEM certificate in CA file %s", args[0])
+			}
 		}
 	default:
 		return c.Errf("unknown property %q", prop)

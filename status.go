@@ -215,12 +215,10 @@ func targetState(r health.Report, inScope bool) string {
 	return stateName(st.State)
 }
 
+// roundRTT writes a round-trip time in ASCII (a TXT string is bytes: dig would escape a µ).
 func roundRTT(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond).String()
+	if d >= time.Second {
+		return fmt.Sprintf("%.3fs", d.Seconds())
 	}
-	return d.Round(time.Microsecond).String()
+	return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond))
 }

@@ -56,7 +56,7 @@ func TestStatusStrings(t *testing.T) {
 	}
 	got := statusStrings("sip1.example.com.", 5060, m, r, true, false)
 	want := []string{"target=sip1.example.com.", "port=5060", "probe=sip-udp", "domain=example.com", "state=down",
-		"since=2026-11-30T03:00:00Z", "checked=2026-11-30T03:01:00Z", "addr=192.0.2.1 down 2s timeout"}
+		"since=2026-11-30T03:00:00Z", "checked=2026-11-30T03:01:00Z", "addr=192.0.2.1 down 2.000s timeout"}
 	if !slices.Equal(got, want) {
 		t.Errorf("statusStrings =\n%q\nwant\n%q", got, want)
 	}

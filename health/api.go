@@ -95,9 +95,6 @@ type Config struct {
 	// addresses in sorted order, so that the same ones are probed every round whatever order the backend
 	// answers in; the others are listed as unknown in Status.Up and do not count for the target's state.
 	MaxAddrs int
-	// Options is what the probers were built with; the monitor does not read it (the prober factory
-	// given to New does), it is kept here so one value describes the whole monitor.
-	Options probe.Options
 	// Scope reports whether an address may be contacted; nil allows every address. An address outside it
 	// is never probed, and a target none of whose addresses is in scope stays Unknown (served unfiltered),
 	// so whoever controls a zone cannot point the server's probes at arbitrary hosts.

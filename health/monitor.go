@@ -127,6 +127,8 @@ type Monitor struct {
 	stopOnce  sync.Once
 	started   atomic.Bool
 	stopped   atomic.Bool
+
+	settled broadcaster // a target was resolved for the first time (WaitSettled)
 }
 
 type proberOrErr struct {
@@ -348,6 +350,47 @@ func (m *Monitor) Check(k Key, domain string) (Status, bool) {
 func (m *Monitor) Settled(k Key) bool {
 	e := m.table.get(k)
 	return e != nil && e.snap.Load().status.Resolved
+}
+
+// WaitSettled returns once every key of keys is settled, or ctx's error when ctx ends first. It waits for
+// the rounds that settle them; it never polls.
+func (m *Monitor) WaitSettled(ctx context.Context, keys []Key) error {
+	for {
+		wake := m.settled.wait() // taken before the check, so a key settling in between is not missed
+		if !slices.ContainsFunc(keys, func(k Key) bool { return !m.Settled(k) }) {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// broadcaster wakes every goroutine waiting for an event: each wait gets the channel the next broadcast
+// closes. The zero value is ready.
+type broadcaster struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcaster) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcaster) broadcast() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
 }
 
 // Len returns the number of monitored targets.
@@ -596,6 +639,9 @@ func (m *Monitor) round(e *entry, c class) {
 	e.snap.Store(ns)
 	if !e.gone.Load() {
 		e.rec.last.Store(ns)
+	}
+	if ns.status.Resolved && !old.status.Resolved {
+		m.settled.broadcast()
 	}
 
 	if r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs)) {

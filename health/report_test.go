@@ -1,9 +1,11 @@
 package health
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/srvhealth/srvhealth/probe"
 )
@@ -48,5 +50,29 @@ func TestAddresses(t *testing.T) {
 				t.Errorf("address %s: no last probe result", ar.Addr)
 			}
 		}
+	}
+}
+
+// TestWaitSettled: the wait ends when the round that resolves the last key publishes, and with the
+// context's error for a key that never settles.
+func TestWaitSettled(t *testing.T) {
+	requireEmptyRegistry(t)
+	r, p := newResolver(), newProber()
+	a, b := key("a.example.com."), key("b.example.com.")
+	r.set(a.Target, Resolution{Addrs: addrs("192.0.2.1")})
+	r.set(b.Target, Resolution{Addrs: addrs("192.0.2.2")})
+	m := start(t, testConfig(), r, p, nil)
+	m.Observe(a, "example.com")
+	m.Observe(b, "example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.WaitSettled(ctx, []Key{a, b}); err != nil || !m.Settled(a) || !m.Settled(b) {
+		t.Fatalf("WaitSettled = %v; settled %v %v", err, m.Settled(a), m.Settled(b))
+	}
+	never := key("never.example.com.") // not observed: never settles
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := m.WaitSettled(short, []Key{a, never}); err != context.DeadlineExceeded {
+		t.Errorf("WaitSettled of a key that never settles = %v, want the deadline", err)
 	}
 }

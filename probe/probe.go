@@ -86,6 +86,57 @@ type Result struct {
 	// CertNotAfter is the expiry of the peer's leaf certificate for probes that did a TLS handshake; zero
 	// otherwise.
 	CertNotAfter time.Time
+	// Details is what the probe saw beyond its verdict; only with Options.Details, nil otherwise.
+	Details *Details
+}
+
+// Details is what a probe saw of a server beyond up or down, for an operator's report (srvhealth check):
+// the certificate chain to judge, the software that answered, whether XMPP offers STARTTLS.
+type Details struct {
+	// TLS is what the TLS handshake showed, as far as it got (direct TLS, or STARTTLS on an XMPP
+	// stream); nil when no certificate was seen.
+	TLS *TLSState
+	// SIPServer is the Server header of the SIP response, or its User-Agent when it has none.
+	SIPServer string
+	// StartTLS is what an XMPP server's stream features said about STARTTLS.
+	StartTLS StartTLS
+	// StartTLSError says why STARTTLS, offered by an XMPP server, could not be completed; empty when it
+	// was, or was not tried. The verdict does not depend on it: the stream features already proved a
+	// live server.
+	StartTLSError string
+}
+
+// TLSState is what a TLS handshake showed of the peer.
+type TLSState struct {
+	// Version and ALPN are zero when the handshake failed after the certificate was seen.
+	Version uint16
+	ALPN    string
+	// Certificates is the chain as the peer sent it, leaf first, unverified.
+	Certificates []*x509.Certificate
+}
+
+// StartTLS is what an XMPP server's stream features say about STARTTLS (RFC 6120 section 5.3.1).
+type StartTLS uint8
+
+// The STARTTLS states.
+const (
+	StartTLSUnknown  StartTLS = iota // no features seen
+	StartTLSNone                     // features without <starttls/>
+	StartTLSOffered                  // <starttls/>
+	StartTLSRequired                 // <starttls><required/></starttls>
+)
+
+// String returns "", "none", "offered" or "required".
+func (s StartTLS) String() string {
+	switch s {
+	case StartTLSNone:
+		return "none"
+	case StartTLSOffered:
+		return "offered"
+	case StartTLSRequired:
+		return "required"
+	}
+	return ""
 }
 
 // Options tune the probes. The zero value is usable.
@@ -97,6 +148,10 @@ type Options struct {
 	// SIPAccept decides whether a final SIP status code means the server is alive; nil means
 	// DefaultSIPAccept.
 	SIPAccept func(code int) bool
+	// Details asks the probes to fill Result.Details, and XMPP probes to go on to STARTTLS when the
+	// server offers it, to see its certificate. The monitor leaves it off: it would keep certificate
+	// chains per target and lengthen every XMPP probe.
+	Details bool
 }
 
 // Prober probes one target. Implementations are safe for concurrent use.
@@ -248,18 +303,26 @@ func bindDeadline(ctx context.Context, c net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 }
 
-// connect opens a probe's connection over tr, a TLS one with ALPN alpn, bounded by ctx. notAfter is the
-// expiry of the peer's certificate once a TLS handshake got that far, even when it then failed.
-func connect(ctx context.Context, t Target, tr Transport, opts Options, alpn []string) (c net.Conn, notAfter time.Time, err error) {
+// connect opens a probe's connection over tr, a TLS one with ALPN alpn, bounded by ctx. seen is what a
+// TLS handshake showed of the peer's certificate once it got that far, even when it then failed.
+func connect(ctx context.Context, t Target, tr Transport, opts Options, alpn []string) (c net.Conn, seen tlsSeen, err error) {
 	switch tr {
 	case UDP:
 		c, err = dial(ctx, "udp", t)
 	case TLS:
-		c, notAfter, err = dialTLS(ctx, t, opts, alpn)
+		c, seen, err = dialTLS(ctx, t, opts, alpn)
 	default:
 		c, err = dial(ctx, "tcp", t)
 	}
-	return c, notAfter, err
+	return c, seen, err
+}
+
+// newDetails returns the Details a probe fills in, or nil when the options do not ask for them.
+func newDetails(opts Options) *Details {
+	if !opts.Details {
+		return nil
+	}
+	return &Details{}
 }
 
 // dial opens a connection to the target, bounded by ctx. TCP keep-alive is off: a probe connection lives

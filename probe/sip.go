@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,12 +28,19 @@ import (
 //   - 503 Service Unavailable: overloaded or in maintenance; RFC 3263 section 4.3 tells clients to try
 //     the next SRV target on it, which is exactly what removing this target from answers does (21.5.4).
 //   - 504 Server Time-out: a server it needed did not answer in time (21.5.5).
-func DefaultSIPAccept(code int) bool {
-	switch code {
-	case 408, 480, 500, 503, 504:
-		return false
-	}
-	return code >= 200 && code < 700
+func DefaultSIPAccept(code int) bool { return acceptExcept(code, DefaultSIPFailCodes) }
+
+// DefaultSIPFailCodes are the final codes DefaultSIPAccept takes for a server that cannot serve now.
+var DefaultSIPFailCodes = []int{408, 480, 500, 503, 504}
+
+// SIPAcceptExcept returns the SIPAccept that takes every final code but those in fail.
+func SIPAcceptExcept(fail []int) func(code int) bool {
+	fail = slices.Clone(fail)
+	return func(code int) bool { return acceptExcept(code, fail) }
+}
+
+func acceptExcept(code int, fail []int) bool {
+	return code >= 200 && code < 700 && !slices.Contains(fail, code)
 }
 
 // The RFC 3261 timers for a non-INVITE client transaction over UDP (section 17.1.2.2): the request is
@@ -60,11 +68,10 @@ func newSIPProber(tr Transport, opts Options) *sipProber {
 }
 
 func (p *sipProber) probe(ctx context.Context, t Target) Result {
-	c, notAfter, err := connect(ctx, t, p.transport, p.opts, nil)
+	d := newDetails(p.opts)
+	c, seen, err := connect(ctx, t, p.transport, p.opts, nil)
 	if err != nil {
-		r := failed(err)
-		r.CertNotAfter = notAfter
-		return r
+		return seen.report(failed(err), d)
 	}
 	defer c.Close()
 	stop := bindDeadline(ctx, c)
@@ -86,8 +93,10 @@ func (p *sipProber) probe(ctx context.Context, t Target) Result {
 	default:
 		r = down(res.String())
 	}
-	r.CertNotAfter = notAfter
-	return r
+	if d != nil {
+		d.SIPServer = res.Server
+	}
+	return seen.report(r, d)
 }
 
 // sipRequest is one OPTIONS request and what identifies its responses: RFC 3261 section 17.1.3 matches
@@ -298,6 +307,7 @@ type sipResponse struct {
 	CSeqMethod    string
 	Branch        string // of the top Via
 	ContentLength int    // -1 when absent
+	Server        string // the Server header, or User-Agent when there is none (RFC 3261 section 20.35, 20.41)
 }
 
 // String is the response as a probe reason: "sip 503 Service Unavailable".
@@ -359,6 +369,7 @@ func parseSIPResponse(b []byte) (sipResponse, error) {
 	}
 
 	var haveCSeq, haveVia bool
+	var userAgent string
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok {
@@ -387,6 +398,14 @@ func parseSIPResponse(b []byte) (sipResponse, error) {
 			haveVia = true
 			top, _, _ := strings.Cut(value, ",")
 			res.Branch = viaParam(top, "branch")
+		case "server":
+			if res.Server == "" {
+				res.Server = value
+			}
+		case "user-agent":
+			if userAgent == "" {
+				userAgent = value
+			}
 		case "content-length", "l":
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 0 {
@@ -394,6 +413,9 @@ func parseSIPResponse(b []byte) (sipResponse, error) {
 			}
 			res.ContentLength = n
 		}
+	}
+	if res.Server == "" {
+		res.Server = userAgent
 	}
 	if res.CallID == "" || !haveCSeq || !haveVia {
 		return res, errors.New("sip: missing Call-ID, CSeq or Via")

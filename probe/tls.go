@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -13,16 +14,14 @@ import (
 type tlsProber struct{ opts Options }
 
 func (p tlsProber) probe(ctx context.Context, t Target) Result {
-	c, notAfter, err := dialTLS(ctx, t, p.opts, nil)
-	if err != nil {
-		r := failed(err)
-		r.CertNotAfter = notAfter
-		return r
-	}
-	c.Close()
+	c, seen, err := dialTLS(ctx, t, p.opts, nil)
 	r := up()
-	r.CertNotAfter = notAfter
-	return r
+	if err != nil {
+		r = failed(err)
+	} else {
+		c.Close()
+	}
+	return seen.report(r, newDetails(p.opts))
 }
 
 // serverName is the name we expect the peer to present: the service domain (RFC 6125 and RFC 5922
@@ -38,14 +37,46 @@ func serverName(t Target) string {
 	return t.Addr.Addr().String()
 }
 
-// dialTLS connects and does a TLS handshake with SNI = serverName(t), offering alpn (XEP-0368 asks direct
+// tlsSeen is what a TLS handshake showed of the peer, as far as it got.
+type tlsSeen struct {
+	notAfter time.Time
+	state    *TLSState // only with Options.Details
+}
+
+// report puts what the handshake showed into r, and d (when not nil) into r.Details.
+func (s tlsSeen) report(r Result, d *Details) Result {
+	r.CertNotAfter = s.notAfter
+	if d != nil {
+		if d.TLS == nil {
+			d.TLS = s.state
+		}
+		r.Details = d
+	}
+	return r
+}
+
+// dialTLS connects and does a TLS handshake, see handshakeTLS.
+func dialTLS(ctx context.Context, t Target, opts Options, alpn []string) (*tls.Conn, tlsSeen, error) {
+	c, err := dial(ctx, "tcp", t)
+	if err != nil {
+		return nil, tlsSeen{}, err
+	}
+	tc, seen, err := handshakeTLS(ctx, c, t, opts, alpn)
+	if err != nil {
+		c.Close()
+		return nil, seen, err
+	}
+	return tc, seen, nil
+}
+
+// handshakeTLS does a TLS handshake over c with SNI = serverName(t), offering alpn (XEP-0368 asks direct
 // TLS XMPP to offer "xmpp-client" or "xmpp-server"). It returns the leaf's NotAfter even when
-// verification fails, so an expired certificate is still reported as such.
+// verification fails, so an expired certificate is still reported as such. It does not close c.
 //
 // Verification is done in VerifyConnection rather than by crypto/tls itself for that reason: with
 // built-in verification a failed handshake hands back no certificate.
-func dialTLS(ctx context.Context, t Target, opts Options, alpn []string) (*tls.Conn, time.Time, error) {
-	var notAfter time.Time
+func handshakeTLS(ctx context.Context, c net.Conn, t Target, opts Options, alpn []string) (*tls.Conn, tlsSeen, error) {
+	var seen tlsSeen
 	name := serverName(t)
 	cfg := &tls.Config{
 		ServerName:         name,
@@ -57,7 +88,10 @@ func dialTLS(ctx context.Context, t Target, opts Options, alpn []string) (*tls.C
 				return &certError{err: errors.New("no certificate")}
 			}
 			leaf := cs.PeerCertificates[0]
-			notAfter = leaf.NotAfter
+			seen.notAfter = leaf.NotAfter
+			if opts.Details {
+				seen.state = &TLSState{Certificates: cs.PeerCertificates}
+			}
 			if !opts.TLSVerify {
 				return nil
 			}
@@ -76,19 +110,18 @@ func dialTLS(ctx context.Context, t Target, opts Options, alpn []string) (*tls.C
 			return nil
 		},
 	}
-	c, err := dial(ctx, "tcp", t)
-	if err != nil {
-		return nil, notAfter, err
-	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
 		if _, ok := errors.AsType[*certError](err); !ok && !isIOError(err) {
 			err = protoErrorf("tls handshake: %s", trimTLS(err.Error()))
 		}
-		return nil, notAfter, err
+		return nil, seen, err
 	}
-	return tc, notAfter, nil
+	if seen.state != nil {
+		cs := tc.ConnectionState()
+		seen.state.Version, seen.state.ALPN = cs.Version, cs.NegotiatedProtocol
+	}
+	return tc, seen, nil
 }
 
 // certError is a certificate the peer presented but we could not accept.

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"net"
 	"strings"
 )
 
@@ -41,25 +42,33 @@ func (p *xmppProber) probe(ctx context.Context, t Target) Result {
 	if p.directTLS {
 		tr = TLS // XEP-0368: TLS from the first byte, offering the protocol by ALPN
 	}
-	c, notAfter, err := connect(ctx, t, tr, p.opts, p.alpn)
+	d := newDetails(p.opts)
+	c, seen, err := connect(ctx, t, tr, p.opts, p.alpn)
 	if err != nil {
-		r := failed(err)
-		r.CertNotAfter = notAfter
-		return r
+		return seen.report(failed(err), d)
 	}
 	defer c.Close()
 	stop := bindDeadline(ctx, c)
 	defer stop()
 
+	var s *xmppStream
 	if _, err = io.WriteString(c, streamHeader(p.ns, serverName(t))); err == nil {
-		err = readXMPPStream(c, p.ns)
+		s, err = openXMPPStream(c, p.ns, d != nil)
 	}
-	r := up()
 	if err != nil {
-		r = failed(err)
+		return seen.report(failed(err), d)
 	}
-	r.CertNotAfter = notAfter
-	return r
+	if d != nil {
+		d.StartTLS = s.startTLS
+		if !p.directTLS && s.startTLS >= StartTLSOffered {
+			startSeen, err := s.negotiateTLS(ctx, c, t, p.opts)
+			d.TLS = startSeen.state
+			if err != nil {
+				d.StartTLSError = reason(err)
+			}
+		}
+	}
+	return seen.report(up(), d)
 }
 
 // streamHeader is the initial stream header (RFC 6120 section 4.7): 'to' is the service domain. There
@@ -79,39 +88,42 @@ func streamHeader(ns, to string) string {
 // its defined condition as the reason ("stream error host-unknown", section 4.9.3). ns is the content
 // namespace we opened our stream with.
 func readXMPPStream(r io.Reader, ns string) error {
+	_, err := openXMPPStream(r, ns, false)
+	return err
+}
+
+// xmppStream is the server's side of a stream the probe has opened.
+type xmppStream struct {
+	d        *xml.Decoder
+	startTLS StartTLS // what the features said, when they were read to their end
+}
+
+// openXMPPStream is readXMPPStream that, with features, reads the stream features to their end to learn
+// what they say about STARTTLS, and returns the stream to go on with.
+func openXMPPStream(r io.Reader, ns string, features bool) (*xmppStream, error) {
 	br := bufio.NewReader(&limitReader{r: r, n: maxReply})
 	// The decoder returns text only once it sees the next '<', which a server speaking another protocol
 	// may never send; a first byte that cannot start an XML document settles it at once.
 	for {
 		b, err := br.ReadByte()
 		if err != nil {
-			return xmlReadError(err)
+			return nil, xmlReadError(err)
 		}
 		if b == ' ' || b == '\t' || b == '\r' || b == '\n' {
 			continue
 		}
 		br.UnreadByte()
 		if b != '<' && b != 0xEF { // 0xEF: a UTF-8 byte order mark
-			return errMalformed
+			return nil, errMalformed
 		}
 		break
 	}
-	d := xml.NewDecoder(br)
+	s := &xmppStream{d: xml.NewDecoder(br)}
 	opened := false
 	for {
-		tok, err := d.Token()
+		se, err := s.nextElement()
 		if err != nil {
-			return xmlReadError(err)
-		}
-		if cd, ok := tok.(xml.CharData); ok && len(bytes.TrimSpace(cd)) > 0 {
-			// Text before the root element is not XML, and inside the stream only whitespace
-			// keep-alives may appear between elements (RFC 6120 section 4.6.1): whoever sends this
-			// does not speak XMPP.
-			return errMalformed
-		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue // the XML declaration, whitespace keep-alives, comments
+			return nil, err
 		}
 		switch {
 		case !opened && se.Name == (xml.Name{Space: nsStreams, Local: "stream"}):
@@ -120,20 +132,109 @@ func readXMPPStream(r io.Reader, ns string) error {
 			// when an SRV record points at the wrong one.
 			for _, a := range se.Attr {
 				if a.Name.Space == "" && a.Name.Local == "xmlns" && a.Value != ns {
-					return protoErrorf("stream namespace %.40s, want %s", a.Value, ns)
+					return nil, protoErrorf("stream namespace %.40s, want %s", a.Value, ns)
 				}
 			}
 			opened = true
 		case !opened:
-			return errMalformed
+			return nil, errMalformed
 		case se.Name == (xml.Name{Space: nsStreams, Local: "features"}):
-			return nil
+			if features {
+				if s.startTLS, err = s.readFeatures(); err != nil {
+					return nil, err
+				}
+			}
+			return s, nil
 		case se.Name == (xml.Name{Space: nsStreams, Local: "error"}):
-			return streamError(d)
+			return nil, streamError(s.d)
 		default:
-			return protoErrorf("unexpected <%.40s> before stream features", se.Name.Local)
+			return nil, protoErrorf("unexpected <%.40s> before stream features", se.Name.Local)
 		}
 	}
+}
+
+// nextElement returns the next start element, skipping the XML declaration, whitespace keep-alives
+// and comments.
+func (s *xmppStream) nextElement() (xml.StartElement, error) {
+	for {
+		tok, err := s.d.Token()
+		if err != nil {
+			return xml.StartElement{}, xmlReadError(err)
+		}
+		if cd, ok := tok.(xml.CharData); ok && len(bytes.TrimSpace(cd)) > 0 {
+			// Text before the root element is not XML, and inside the stream only whitespace
+			// keep-alives may appear between elements (RFC 6120 section 4.6.1): whoever sends this
+			// does not speak XMPP.
+			return xml.StartElement{}, errMalformed
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			return se, nil
+		}
+	}
+}
+
+// The namespace of STARTTLS (RFC 6120 section 5.4).
+const nsTLS = "urn:ietf:params:xml:ns:xmpp-tls"
+
+// readFeatures reads the children of <stream:features> up to its end tag, for what they say about
+// STARTTLS (section 5.4.1: <starttls/>, with a <required/> child when the server insists).
+func (s *xmppStream) readFeatures() (StartTLS, error) {
+	st := StartTLSNone
+	depth := 0 // below <stream:features>
+	for {
+		tok, err := s.d.Token()
+		if err != nil {
+			return st, xmlReadError(err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch {
+			case depth == 1 && tok.Name == (xml.Name{Space: nsTLS, Local: "starttls"}):
+				st = StartTLSOffered
+			case depth == 2 && st == StartTLSOffered && tok.Name == (xml.Name{Space: nsTLS, Local: "required"}):
+				st = StartTLSRequired
+			}
+		case xml.EndElement:
+			if depth == 0 {
+				return st, nil // </stream:features>
+			}
+			depth--
+		}
+	}
+}
+
+// negotiateTLS asks for STARTTLS (section 5.4.2) and, when the server proceeds, does the TLS handshake
+// over c to see the certificate; the stream is not restarted, the probe ends there.
+func (s *xmppStream) negotiateTLS(ctx context.Context, c net.Conn, t Target, opts Options) (tlsSeen, error) {
+	if _, err := io.WriteString(c, "<starttls xmlns='"+nsTLS+"'/>"); err != nil {
+		return tlsSeen{}, err
+	}
+	var se xml.StartElement
+	for se.Name.Local == "" {
+		tok, err := s.d.Token()
+		if err != nil {
+			return tlsSeen{}, xmlReadError(err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			se = tok
+		case xml.EndElement:
+			return tlsSeen{}, io.EOF // </stream:stream>: the server closed the stream, if not the connection
+		}
+	}
+	switch se.Name {
+	case xml.Name{Space: nsTLS, Local: "proceed"}:
+		// The server sends nothing more before our ClientHello, so nothing of the TLS stream is left in
+		// the decoder's buffer.
+		_, seen, err := handshakeTLS(ctx, c, t, opts, nil)
+		return seen, err
+	case xml.Name{Space: nsTLS, Local: "failure"}:
+		return tlsSeen{}, protoErrorf("starttls failure")
+	case xml.Name{Space: nsStreams, Local: "error"}:
+		return tlsSeen{}, streamError(s.d)
+	}
+	return tlsSeen{}, protoErrorf("unexpected <%.40s> after starttls", se.Name.Local)
 }
 
 // streamError reads the children of <stream:error> for the defined condition (RFC 6120 section

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,10 +158,41 @@ func xmppCases(domain string, p xmppPorts) []probeCase {
 
 func TestProbeProsody(t *testing.T) {
 	p := testpeer.Prosody(t, testpeer.ProsodyConfig{Domain: "voip.test"})
-	runProbes(t, p.Cert, xmppCases(p.Domain, xmppPorts{c2s: p.C2S, s2s: p.S2S, c2sTLS: p.DirectTLS}))
+	runProbes(t, p.Cert, xmppCases(p.Domain, xmppPorts{c2s: p.C2S, s2s: p.S2S, c2sTLS: p.DirectTLS, s2sTLS: p.S2SDirectTLS}))
 }
 
 func TestProbeEjabberd(t *testing.T) {
 	e := testpeer.Ejabberd(t, testpeer.EjabberdConfig{Domain: "chat.test"})
 	runProbes(t, e.Cert, xmppCases(e.Domain, xmppPorts{c2s: e.C2S, s2s: e.S2S, c2sTLS: e.DirectTLS, s2sTLS: e.S2SDirectTLS}))
+}
+
+// TestPeerDetails: what srvhealth check reports of real servers: Kamailio's Server header, Prosody's
+// STARTTLS and the certificate behind it.
+func TestPeerDetails(t *testing.T) {
+	k := testpeer.Kamailio(t, testpeer.KamailioConfig{Code: 200})
+	p := testpeer.Prosody(t, testpeer.ProsodyConfig{Domain: "voip.test"})
+	opts := probe.Options{Details: true}
+
+	r := probeOnce(t, sipUDP, opts, probe.Target{Addr: k.UDPTCP, Domain: k.Domain})
+	if !r.Up || r.Details == nil || !strings.HasPrefix(r.Details.SIPServer, "kamailio") {
+		t.Errorf("kamailio over UDP: up=%v reason %q details %+v, want a kamailio Server header", r.Up, r.Reason, r.Details)
+	}
+	r = probeOnce(t, sipTLS, opts, probe.Target{Addr: k.TLS, Domain: k.Domain})
+	if !r.Up || r.Details == nil || r.Details.TLS == nil || !r.Details.TLS.Certificates[0].Equal(k.Cert.Leaf) {
+		t.Errorf("kamailio over TLS: up=%v reason %q details %+v, want its certificate", r.Up, r.Reason, r.Details)
+	}
+	for _, m := range []probe.Method{xmppClient, xmppServer} {
+		addr := p.C2S
+		if m == xmppServer {
+			addr = p.S2S
+		}
+		r := probeOnce(t, m, opts, probe.Target{Addr: addr, Domain: "voip.test"})
+		if !r.Up || r.Details == nil {
+			t.Fatalf("%v: up=%v reason %q", m, r.Up, r.Reason)
+		}
+		d := r.Details
+		if d.StartTLS < probe.StartTLSOffered || d.StartTLSError != "" || d.TLS == nil || !d.TLS.Certificates[0].Equal(p.Cert.Leaf) {
+			t.Errorf("%v: STARTTLS %v error %q TLS %+v, want it negotiated with Prosody's certificate", m, d.StartTLS, d.StartTLSError, d.TLS)
+		}
+	}
 }

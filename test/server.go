@@ -4,11 +4,14 @@
 package test
 
 import (
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,4 +232,35 @@ func MetricValue(t testing.TB, name string, labels map[string]string) (float64, 
 		}
 	}
 	return 0, false
+}
+
+// Srvhealth builds the srvhealth command into a temporary directory and returns a function that runs it
+// with args and returns its standard output, standard error and exit status. Tests that start real
+// servers run the real binary, as an operator or a CI job does.
+func Srvhealth(t testing.TB) func(args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "srvhealth")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	build := exec.Command(goTool, "build", "-o", bin, "github.com/srvhealth/srvhealth/cmd/srvhealth")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/srvhealth: %v\n%s", err, out)
+	}
+	return func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb strings.Builder
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			return out.String(), errb.String(), ee.ExitCode()
+		case err != nil:
+			t.Fatalf("srvhealth %v: %v", args, err)
+		}
+		return out.String(), errb.String(), 0
+	}
 }

@@ -1,10 +1,11 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func statusStates(m *dns.Msg) map[string]string {
 // restarted, drained by a reload and brought back by another; checks that a client outside the allowed
 // CIDRs is refused, and that a large status answer is truncated over UDP and whole over TCP.
 func TestStatusAndDrain(t *testing.T) {
+	srvhealthCmd := Srvhealth(t)
 	p1 := testpeer.Kamailio(t, testpeer.KamailioConfig{Addr: "127.0.34.1"})
 	p2 := testpeer.Kamailio(t, testpeer.KamailioConfig{Addr: "127.0.34.2"})
 	const origin = "status.test."
@@ -82,7 +84,7 @@ sip2      300 IN A   127.0.34.2
 		return origin + `:` + port + ` {
 			bind 127.0.0.1
 			srvhealth {
-				status 127.0.0.2/32
+				status 127.0.0.1/32 127.0.0.2/32
 				interval 200ms
 				timeout 100ms
 				fails 2
@@ -130,6 +132,16 @@ sip2      300 IN A   127.0.34.2
 	if got := answers(); !slices.Equal(got, []string{sip1}) {
 		t.Errorf("SRV answer with sip2 killed: %v", got)
 	}
+	// The operator's command shows the same, as a table and as JSON, and warns (exit 1): one of two down.
+	out, errOut, code := srvhealthCmd("status", "--server", server, srvName)
+	if code != 1 || !regexp.MustCompile(`(?m)^sip2\.status\.test\.\s+\d+\s+sip-udp\s+down\s`).MatchString(out) {
+		t.Errorf("srvhealth status: exit %d, want 1 and sip2 down in the table:\n%s%s", code, out, errOut)
+	}
+	out, _, _ = srvhealthCmd("status", "--json", "--server", server, srvName)
+	var js []struct{ Target, State string }
+	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js) != 2 {
+		t.Errorf("srvhealth status --json: %v, %d targets:\n%s", err, len(js), out)
+	}
 
 	p2.Start()
 	waitStates("sip2 restarted", map[string]string{sip1: "up", sip2: "up"})
@@ -161,6 +173,9 @@ sip2      300 IN A   127.0.34.2
 	if r := statusOf(t, "udp", server, "127.0.0.5", srvName); r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
 		t.Errorf("client outside the allowed CIDRs: rcode %s, %d records; want REFUSED", dns.RcodeToString[r.Rcode], len(r.Answer))
 	}
+	if _, errOut, code := srvhealthCmd("status", "--server", "127.0.0.1:"+port, "no-status.test"); code != 3 || !strings.Contains(errOut, "REFUSED") {
+		t.Errorf("srvhealth status of a zone the server does not have: exit %d (%s), want 3 and REFUSED", code, errOut)
+	}
 
 	// Every monitored target under the one documented name.
 	if got := statusStates(statusOf(t, "udp", server, "127.0.0.2", "srvhealth."+origin)); got[sip1] != "up" || got[sip2] != "up" {
@@ -176,5 +191,4 @@ sip2      300 IN A   127.0.34.2
 	if got := statusStates(r); r.Truncated || len(got) != 60 || got["xmpp7.provider.example."] != "out of scope" {
 		t.Errorf("TCP status of 60 targets: TC %v, %d targets (xmpp7: %q), want all 60 out of scope", r.Truncated, len(got), got["xmpp7.provider.example."])
 	}
-	_ = strconv.Itoa
 }

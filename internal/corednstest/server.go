@@ -10,7 +10,7 @@ import (
 	"github.com/coredns/caddy"
 	_ "github.com/coredns/coredns/core" // the dns server type
 	"github.com/coredns/coredns/core/dnsserver"
-	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/bind" // several servers on one port, each on its own loopback address
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/dnssec"
 	_ "github.com/coredns/coredns/plugin/errors"

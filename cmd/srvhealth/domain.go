@@ -1,0 +1,512 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/lint"
+)
+
+// question is a name and type to ask.
+type question struct {
+	name  string
+	qtype uint16
+}
+
+// query is one question to one server.
+type query struct {
+	server string
+	name   string
+	qtype  uint16
+	rd     bool
+}
+
+// askAll asks every query at once (at most --parallel in flight) and returns the replies in order.
+func (c *dnsClient) askAll(ctx context.Context, qs []query) []reply {
+	out := make([]reply, len(qs))
+	done := make(chan struct{})
+	for i, q := range qs {
+		go func() {
+			out[i] = c.ask(ctx, q.server, q.name, q.qtype, q.rd)
+			done <- struct{}{}
+		}()
+	}
+	for range qs {
+		<-done
+	}
+	return out
+}
+
+// records returns the records of type qtype owned by name in a reply's answer section.
+func records(r reply, name string, qtype uint16) []dns.RR {
+	if r.err != nil || r.msg == nil {
+		return nil
+	}
+	var out []dns.RR
+	for _, rr := range r.msg.Answer {
+		if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, name) {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// authServer is an authoritative server and how it answered.
+type authServer struct {
+	nameServer
+	label  string // how findings and the table name it
+	serial uint32
+	rtt    time.Duration
+	err    string
+	lame   string
+}
+
+func (s *authServer) good() bool { return s.err == "" && s.lame == "" }
+
+// judge records the first problem of a reply: no answer, an error code, or an answer that is not
+// authoritative (a lame server, or a resolver listed as an authoritative one).
+func (s *authServer) judge(r reply) {
+	if !s.good() {
+		return
+	}
+	switch {
+	case r.err != nil:
+		s.err = why(r.err)
+	case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
+		s.lame = dns.RcodeToString[r.msg.Rcode]
+	case !r.msg.Authoritative:
+		s.lame = "without the authoritative (AA) flag"
+	}
+}
+
+// checkDomain is the live check of one domain.
+func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
+	start := time.Now()
+	ck = newCheck()
+	name, _ := dnsName(domain)
+	ck.Domain, ck.Resolver = name, c.resolver
+	defer func() { ck.DurationMS = ms(time.Since(start)) }()
+
+	zone, err := c.dns.findZone(ctx, c.resolver, name)
+	if err != nil {
+		ck.Error = err.Error()
+		return ck
+	}
+	ck.Zone = zone
+	nss, unroutable, err := c.dns.authServers(ctx, c.resolver, zone, c.opts.port, c.opts.family)
+	for _, u := range unroutable {
+		ck.Skipped = append(ck.Skipped, "authoritative server "+u+": no route from here, or left out by -4/-6")
+	}
+	if err != nil {
+		ck.Error = err.Error()
+		return ck
+	}
+	servers := labelServers(nss)
+
+	qs, answers, asked := c.askAuthoritative(ctx, servers, zone, name)
+
+	var good []*authServer
+	var lintServers []lint.Server
+	for _, s := range servers {
+		ck.Servers = append(ck.Servers, ServerReport{Name: s.name, Address: s.addr, Role: "authoritative", Serial: s.serial,
+			RTTMS: ms(s.rtt), Error: firstOf(s.err, s.lame)})
+		lintServers = append(lintServers, lint.Server{Name: s.label, Address: s.addr, Err: s.err, Lame: s.lame})
+		if s.good() {
+			good = append(good, s)
+		}
+	}
+	ck.Findings = append(ck.Findings, lint.CheckServers(zone, lintServers)...)
+	if len(good) == 0 {
+		lint.Sort(ck.Findings)
+		return ck // no authoritative answer to judge: the findings say why
+	}
+
+	// The union of what the good servers have, and where they differ.
+	var srvs []lint.SRV
+	var naptrs []lint.NAPTR
+	for qi := 1; qi < len(qs); qi++ { // qs[0] is the SOA
+		q := qs[qi]
+		var per []lint.Answer
+		for i, s := range servers {
+			if s.good() {
+				per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(answers[i][qi], q.name, q.qtype)})
+			}
+		}
+		ck.Findings = append(ck.Findings, lint.CompareAnswers(strings.ToLower(q.name), q.qtype, per)...)
+		for _, u := range union(per) {
+			rec, _ := recordReport(u.rr)
+			rec.On, rec.MissingOn = u.on, u.missing
+			ck.Records = append(ck.Records, rec)
+			switch rr := u.rr.(type) {
+			case *dns.SRV:
+				srvs = append(srvs, lint.SRV{SRV: rr})
+			case *dns.NAPTR:
+				naptrs = append(naptrs, lint.NAPTR{NAPTR: rr})
+			}
+		}
+	}
+
+	targets, tfs := c.resolveTargets(ctx, zone, srvs, good)
+	ck.Findings = append(ck.Findings, tfs...)
+	lintTargets := map[string]lint.Target{}
+	for _, t := range targets {
+		ck.Targets = append(ck.Targets, t.report())
+		if t.err == "" {
+			lintTargets[t.name] = t.Target
+		}
+	}
+
+	if !c.opts.noProbe {
+		probes, skipped := c.probeAll(ctx, name, srvs, targets)
+		ck.Probes, ck.Skipped = probes, append(ck.Skipped, skipped...)
+		ck.Findings = append(ck.Findings, probeFindings(name, probes, c.roots, c.now(), time.Duration(c.opts.certDays)*24*time.Hour)...)
+	}
+
+	if len(c.servers) > 0 {
+		var names []string
+		for _, q := range qs {
+			if q.qtype == dns.TypeSRV {
+				names = append(names, strings.ToLower(q.name))
+			}
+		}
+		c.compareServed(ctx, &ck, names, srvs)
+	}
+
+	d := &lint.Domain{Name: name, Zones: []string{zone}, SRV: srvs, NAPTR: naptrs, Targets: lintTargets,
+		Looked: func(n string) bool { return asked[strings.ToLower(n)] }}
+	ck.Findings = append(ck.Findings, d.Check()...)
+	lint.Sort(ck.Findings)
+	return ck
+}
+
+// askAuthoritative asks every authoritative server for the zone's SOA, every SRV label of name and
+// name's NAPTR records, then for the SRV names those NAPTR records point to within the zone. It judges
+// each server by its answers and returns the questions, the answers per server and question, and the
+// names whose SRV records were asked for.
+func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, zone, name string) ([]question, [][]reply, map[string]bool) {
+	// Every SRV label and the NAPTR records, from every authoritative server.
+	qs := []question{{zone, dns.TypeSOA}}
+	for _, s := range lint.Services() {
+		qs = append(qs, question{s.Label + name, dns.TypeSRV})
+	}
+	qs = append(qs, question{name, dns.TypeNAPTR})
+	ask := func(qs []question) [][]reply { // [server][question]
+		var flat []query
+		for _, s := range servers {
+			for _, q := range qs {
+				flat = append(flat, query{s.addr, q.name, q.qtype, false})
+			}
+		}
+		rs := c.dns.askAll(ctx, flat)
+		out := make([][]reply, len(servers))
+		for i := range servers {
+			out[i] = rs[i*len(qs) : (i+1)*len(qs)]
+		}
+		return out
+	}
+	answers := ask(qs)
+	for i, s := range servers {
+		for _, r := range answers[i] {
+			s.judge(r)
+		}
+		s.rtt = answers[i][0].rtt
+		if soa := records(answers[i][0], zone, dns.TypeSOA); len(soa) > 0 {
+			s.serial = soa[0].(*dns.SOA).Serial
+		}
+	}
+
+	// SRV names that NAPTR records point to and that are not among the labels asked already.
+	asked := map[string]bool{}
+	for _, q := range qs {
+		asked[strings.ToLower(q.name)] = true
+	}
+	var more []question
+	for i, s := range servers {
+		if !s.good() {
+			continue
+		}
+		for _, rr := range records(answers[i][len(qs)-1], name, dns.TypeNAPTR) {
+			n := rr.(*dns.NAPTR)
+			repl := strings.ToLower(n.Replacement)
+			if strings.EqualFold(n.Flags, "s") && !asked[repl] && dns.IsSubDomain(zone, repl) {
+				asked[repl] = true
+				more = append(more, question{repl, dns.TypeSRV})
+			}
+		}
+	}
+	if len(more) > 0 {
+		extra := ask(more)
+		for i, s := range servers {
+			for _, r := range extra[i] {
+				s.judge(r)
+			}
+			answers[i] = append(answers[i], extra[i]...)
+		}
+		qs = append(qs, more...)
+	}
+
+	return qs, answers, asked
+}
+
+// labelServers names each server address for findings and the table: its name, and its address too
+// when the name has several.
+func labelServers(nss []nameServer) []*authServer {
+	count := map[string]int{}
+	for _, ns := range nss {
+		count[ns.name]++
+	}
+	out := make([]*authServer, len(nss))
+	for i, ns := range nss {
+		out[i] = &authServer{nameServer: ns, label: ns.name}
+		if count[ns.name] > 1 {
+			out[i].label = ns.String()
+		}
+	}
+	return out
+}
+
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// unioned is a record and the servers that have it.
+type unioned struct {
+	rr          dns.RR
+	on, missing []string
+}
+
+// union returns every record any server has, in the order first seen, with the servers that have it and
+// those that do not.
+func union(per []lint.Answer) []unioned {
+	var out []unioned
+	index := map[string]int{}
+	for _, a := range per {
+		for _, rr := range a.Records {
+			k := lint.RecordKey(rr)
+			i, ok := index[k]
+			if !ok {
+				i = len(out)
+				index[k] = i
+				out = append(out, unioned{rr: rr})
+			}
+			if !slices.Contains(out[i].on, a.Server) {
+				out[i].on = append(out[i].on, a.Server)
+			}
+		}
+	}
+	for i := range out {
+		for _, a := range per {
+			if !slices.Contains(out[i].on, a.Server) {
+				out[i].missing = append(out[i].missing, a.Server)
+			}
+		}
+	}
+	return out
+}
+
+// recordReport describes an SRV or NAPTR record; other types are not reported.
+func recordReport(rr dns.RR) (RecordReport, bool) {
+	h := rr.Header()
+	rec := RecordReport{Name: strings.ToLower(h.Name), Type: dns.TypeToString[h.Rrtype], TTL: h.Ttl}
+	switch rr := rr.(type) {
+	case *dns.SRV:
+		rec.SRV = &SRVField{Priority: rr.Priority, Weight: rr.Weight, Port: rr.Port, Target: strings.ToLower(rr.Target)}
+	case *dns.NAPTR:
+	default:
+		return rec, false
+	}
+	rec.Data = strings.TrimPrefix(rr.String(), h.String())
+	return rec, true
+}
+
+// target is what resolving an SRV target gave.
+type target struct {
+	lint.Target
+	name  string
+	addrs []netip.Addr
+	err   string
+}
+
+func (t target) report() TargetReport {
+	r := TargetReport{Name: t.name, Exists: t.Exists, CNAME: t.CNAME, Addresses: []string{}, Error: t.err}
+	for _, a := range t.addrs {
+		r.Addresses = append(r.Addresses, a.String())
+	}
+	return r
+}
+
+// resolveTargets resolves every SRV target: a target in the zone at every good authoritative server
+// (whose answers are compared like the SRV records), any other through the resolver. An alias that
+// leads out of the zone is followed through the resolver.
+func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.SRV, good []*authServer) ([]target, []lint.Finding) {
+	var names []string
+	for _, s := range srvs {
+		t := strings.ToLower(s.Target)
+		if t != "." && !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	var qs []query
+	for _, n := range names {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if dns.IsSubDomain(zone, n) {
+				for _, s := range good {
+					qs = append(qs, query{s.addr, n, qt, false})
+				}
+			} else {
+				qs = append(qs, query{c.resolver, n, qt, true})
+			}
+		}
+	}
+	rs := c.dns.askAll(ctx, qs)
+	var out []target
+	var fs []lint.Finding
+	var chase []int // targets whose alias leaves the zone
+	i := 0
+	for _, n := range names {
+		t := target{name: n}
+		nx := true
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			var per []lint.Answer
+			k := 1
+			if dns.IsSubDomain(zone, n) {
+				k = len(good)
+			}
+			for j := range k {
+				r := rs[i+j]
+				if r.err != nil {
+					t.err = firstOf(t.err, why(r.err))
+					continue
+				}
+				switch r.msg.Rcode {
+				case dns.RcodeSuccess:
+					nx = false
+				case dns.RcodeNameError:
+				default:
+					t.err = firstOf(t.err, dns.RcodeToString[r.msg.Rcode])
+					continue
+				}
+				var recs []dns.RR
+				for _, rr := range r.msg.Answer {
+					recs = append(recs, rr)
+					if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, n) && t.CNAME == "" {
+						t.CNAME = strings.ToLower(cn.Target)
+					}
+					if a := addrOf(rr); a.IsValid() && !slices.Contains(t.addrs, a) {
+						t.addrs = append(t.addrs, a)
+					}
+				}
+				if k > 1 {
+					per = append(per, lint.Answer{Server: good[j].label, Serial: good[j].serial, Records: recs})
+				}
+			}
+			fs = append(fs, lint.CompareAnswers(n, qt, per)...)
+			i += k
+		}
+		t.Exists = !nx
+		if t.CNAME != "" && len(t.addrs) == 0 && dns.IsSubDomain(zone, n) && !dns.IsSubDomain(zone, t.CNAME) {
+			chase = append(chase, len(out))
+		}
+		out = append(out, t)
+	}
+	for _, k := range chase {
+		out[k].addrs = c.dns.addresses(ctx, c.resolver, out[k].CNAME)
+	}
+	for k := range out {
+		slices.SortFunc(out[k].addrs, netip.Addr.Compare)
+		out[k].Addrs = len(out[k].addrs)
+	}
+	return out, fs
+}
+
+// compareServed asks each --server for the SRV names and compares what it served with the
+// authoritative records and the probes. A server that does not answer makes the check incomplete.
+func (c *checker) compareServed(ctx context.Context, ck *Check, names []string, srvs []lint.SRV) {
+	up := map[string]bool{}
+	for _, p := range ck.Probes {
+		k := p.Target + ":" + strconv.Itoa(int(p.Port))
+		up[k] = up[k] || p.Up
+	}
+	var qs []query
+	for _, s := range c.servers {
+		for _, n := range names {
+			qs = append(qs, query{s, n, dns.TypeSRV, true})
+		}
+	}
+	rs := c.dns.askAll(ctx, qs)
+	stale := map[string]int{} // record key -> index in ck.Records
+	for si, s := range c.servers {
+		rep := ServerReport{Name: s, Address: s, Role: "given"}
+		for ni, n := range names {
+			r := rs[si*len(names)+ni]
+			if r.err != nil {
+				rep.Error = why(r.err)
+				continue
+			}
+			rep.RTTMS = max(rep.RTTMS, ms(r.rtt))
+			var got, auth []*dns.SRV
+			for _, rr := range records(r, n, dns.TypeSRV) {
+				got = append(got, rr.(*dns.SRV))
+			}
+			for _, a := range srvs {
+				if strings.EqualFold(a.Hdr.Name, n) {
+					auth = append(auth, a.SRV)
+				}
+			}
+			ck.Findings = append(ck.Findings, lint.CompareServed(lint.Served{Server: s, Name: n, Auth: auth, Got: got, Up: up})...)
+			servedKeys := map[string]bool{}
+			for _, g := range got {
+				servedKeys[lint.RecordKey(g)] = true
+			}
+			for i := range ck.Records {
+				rec := &ck.Records[i]
+				if rec.Name != n || rec.Type != "SRV" || len(rec.On) == 0 {
+					continue
+				}
+				if rec.Served == nil {
+					rec.Served = map[string]bool{}
+				}
+				rec.Served[s] = servedKeys[recordKeyOf(rec)]
+			}
+			for _, g := range got {
+				k := lint.RecordKey(g)
+				if slices.ContainsFunc(auth, func(a *dns.SRV) bool { return lint.RecordKey(a) == k }) {
+					continue
+				}
+				i, ok := stale[k]
+				if !ok {
+					rec, _ := recordReport(g)
+					rec.Served = map[string]bool{}
+					i = len(ck.Records)
+					stale[k] = i
+					ck.Records = append(ck.Records, rec)
+				}
+				ck.Records[i].Served[s] = true
+			}
+		}
+		if rep.Error != "" {
+			ck.Error = firstOf(ck.Error, "--server "+s+" does not answer: "+rep.Error)
+		}
+		ck.Servers = append(ck.Servers, rep)
+	}
+}
+
+// recordKeyOf is lint.RecordKey of a reported SRV record.
+func recordKeyOf(rec *RecordReport) string {
+	rr, err := dns.NewRR(rec.Name + " 0 IN " + rec.Type + " " + rec.Data)
+	if err != nil {
+		return ""
+	}
+	return lint.RecordKey(rr)
+}

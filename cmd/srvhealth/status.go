@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// srvhealth status: what a running CoreDNS with srvhealth thinks of its targets right now, read from the
+// CHAOS-class TXT answers its status property turns on (one TXT record per target, one "key=value" string
+// per field; see the plugin's README, section Status).
+
+// TargetStatus is one target as a server's status reports it; the --json output is a list of these.
+type TargetStatus struct {
+	Target  string       `json:"target"`
+	Port    int          `json:"port"`
+	Probe   string       `json:"probe"`
+	Domain  string       `json:"domain,omitempty"`
+	State   string       `json:"state"`            // up, down, unknown, drained, out of scope, not resolved, cname, no address
+	Probed  string       `json:"probed,omitempty"` // for a drained target: the state its probes found
+	Since   string       `json:"since,omitempty"`  // RFC 3339, when it entered its state
+	Checked string       `json:"checked,omitempty"`
+	Addrs   []AddrStatus `json:"addrs,omitempty"`
+}
+
+// AddrStatus is one probed address of a target.
+type AddrStatus struct {
+	Addr   string `json:"addr"`
+	State  string `json:"state"`
+	RTT    string `json:"rtt"`
+	Result string `json:"result"` // the last probe's result: "ok", or why it failed
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "127.0.0.1:53", "the CoreDNS to ask, HOST:PORT")
+	asJSON := fs.Bool("json", false, "print the targets as JSON")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: srvhealth status [--server HOST:PORT] [--json] [NAME]")
+		fmt.Fprintln(stderr, "\nNAME is an SRV name (_sip._udp.example.com): its targets as the server's zone lists them; or a")
+		fmt.Fprintln(stderr, "zone of the server block (example.com): every target the block monitors. Without NAME: the")
+		fmt.Fprintln(stderr, "root zone's block. The block needs the status property, allowing this client's address.")
+		fmt.Fprintln(stderr, "exit status: 0 no target down, 1 some down, 2 every target down, 3 no answer or refused")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUnknown
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return exitUnknown
+	}
+	name := statusName(fs.Arg(0))
+	targets, err := askStatus(*server, name, *timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "srvhealth status: %s CH TXT %s: %v\n", *server, name, err)
+		return exitUnknown
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(targets)
+	} else {
+		printStatus(stdout, targets)
+	}
+	return statusExit(targets)
+}
+
+// statusName is the CH TXT name for NAME: an SRV name as it is, srvhealth.ZONE for a zone.
+func statusName(arg string) string {
+	arg = dns.Fqdn(strings.ToLower(arg))
+	if strings.HasPrefix(arg, "_") {
+		return arg
+	}
+	if arg == "." {
+		return "srvhealth."
+	}
+	return "srvhealth." + arg
+}
+
+// askStatus asks server for the status under name, over UDP and again over TCP when the answer did not
+// fit.
+func askStatus(server, name string, timeout time.Duration) ([]TargetStatus, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeTXT)
+	q.Question[0].Qclass = dns.ClassCHAOS
+	q.SetEdns0(4096, false)
+	c := &dns.Client{Timeout: timeout}
+	r, _, err := c.Exchange(q, server)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.Exchange(q, server)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch r.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeRefused:
+		return nil, errors.New("REFUSED: the block has no status property, or it does not allow this address")
+	default:
+		return nil, fmt.Errorf("%s", dns.RcodeToString[r.Rcode])
+	}
+	var out []TargetStatus
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			out = append(out, parseStatus(txt.Txt))
+		}
+	}
+	return out, nil
+}
+
+// parseStatus reads one target's strings ("key=value"); unknown keys are ignored, so a newer server can add
+// fields.
+func parseStatus(strs []string) TargetStatus {
+	var t TargetStatus
+	for _, s := range strs {
+		k, v, _ := strings.Cut(s, "=")
+		switch k {
+		case "target":
+			t.Target = v
+		case "port":
+			fmt.Sscan(v, &t.Port)
+		case "probe":
+			t.Probe = v
+		case "domain":
+			t.Domain = v
+		case "state":
+			t.State = v
+		case "probed":
+			t.Probed = v
+		case "since":
+			t.Since = v
+		case "checked":
+			t.Checked = v
+		case "addr":
+			// "ADDR STATE RTT RESULT...": the result is the rest, spaces and all.
+			f := strings.SplitN(v, " ", 4)
+			for len(f) < 4 {
+				f = append(f, "")
+			}
+			t.Addrs = append(t.Addrs, AddrStatus{Addr: f[0], State: f[1], RTT: f[2], Result: f[3]})
+		}
+	}
+	return t
+}
+
+func printStatus(w io.Writer, targets []TargetStatus) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tPORT\tPROBE\tSTATE\tSINCE\tADDRESS\tADDR STATE\tRTT\tLAST PROBE")
+	for _, t := range targets {
+		state := t.State
+		if t.Probed != "" {
+			state += " (" + t.Probed + ")"
+		}
+		row := fmt.Sprintf("%s\t%d\t%s\t%s\t%s", t.Target, t.Port, t.Probe, state, orDash(t.Since))
+		if len(t.Addrs) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t\t\t\n", row)
+		}
+		for i, a := range t.Addrs {
+			if i > 0 {
+				row = "\t\t\t\t"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row, a.Addr, a.State, a.RTT, a.Result)
+		}
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// statusExit is the monitoring exit status of a status answer: critical when every target is down,
+// warning when some are.
+func statusExit(targets []TargetStatus) int {
+	down := 0
+	for _, t := range targets {
+		if t.State == "down" || t.State == "drained" && t.Probed == "down" {
+			down++
+		}
+	}
+	switch {
+	case down == 0:
+		return exitOK
+	case down == len(targets):
+		return exitCritical
+	}
+	return exitWarning
+}
