@@ -1,6 +1,7 @@
 package fakepeer
 
 import (
+	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -21,12 +22,47 @@ type StreamHeader struct {
 func XMPP(respond func(StreamHeader) string) func(net.Conn) {
 	return func(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(IdleTimeout))
-		h, err := readStreamHeader(io.LimitReader(c, maxMessage))
+		h, err := readStreamHeader(xml.NewDecoder(io.LimitReader(c, maxMessage)))
 		if err != nil {
 			return
 		}
 		if _, err := io.WriteString(c, respond(h)); err != nil {
 			return
+		}
+		Silent(c)
+	}
+}
+
+// Proceed is the server's go-ahead for TLS after <starttls/> (RFC 6120 section 5.4.2.3).
+const Proceed = "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+
+// XMPPStartTLS serves an XMPP stream over TCP that may be upgraded to TLS: it answers the client's stream
+// header with a header and features (a <stream:features> element), and a <starttls/> that follows with
+// answer; when answer is Proceed, the TLS handshake with cfg follows. Then it holds the connection until
+// the client hangs up; "" answers nothing.
+func XMPPStartTLS(features, answer string, cfg *tls.Config) func(net.Conn) {
+	return func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(IdleTimeout))
+		d := xml.NewDecoder(io.LimitReader(c, maxMessage))
+		h, err := readStreamHeader(d)
+		if err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, streamHeader(h)+features); err != nil {
+			return
+		}
+		if se, err := nextElement(d); err != nil || se.Name.Local != "starttls" {
+			return
+		}
+		if _, err := io.WriteString(c, answer); err != nil {
+			return
+		}
+		if answer == Proceed {
+			// The decoder may hold bytes read past <starttls/>; a client waits for <proceed/> before its
+			// ClientHello (section 5.4.3.3), so there are none.
+			if err := tls.Server(c, cfg).Handshake(); err != nil {
+				return
+			}
 		}
 		Silent(c)
 	}
@@ -61,29 +97,35 @@ func streamHeader(h StreamHeader) string {
 }
 
 // readStreamHeader reads up to the client's first element, which must be its stream header.
-func readStreamHeader(r io.Reader) (StreamHeader, error) {
-	d := xml.NewDecoder(r)
+func readStreamHeader(d *xml.Decoder) (StreamHeader, error) {
+	se, err := nextElement(d)
+	if err != nil {
+		return StreamHeader{}, err
+	}
+	if se.Name.Local != "stream" {
+		return StreamHeader{}, errors.New("fakepeer: not a stream header: <" + se.Name.Local + ">")
+	}
+	var h StreamHeader
+	for _, a := range se.Attr {
+		switch {
+		case a.Name.Space == "" && a.Name.Local == "to":
+			h.To = a.Value
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			h.NS = a.Value
+		}
+	}
+	return h, nil
+}
+
+// nextElement skips to the next start tag: past the XML declaration, white space, end tags.
+func nextElement(d *xml.Decoder) (xml.StartElement, error) {
 	for {
 		tok, err := d.RawToken()
 		if err != nil {
-			return StreamHeader{}, err
+			return xml.StartElement{}, err
 		}
-		se, ok := tok.(xml.StartElement)
-		if !ok {
-			continue // the XML declaration, white space
+		if se, ok := tok.(xml.StartElement); ok {
+			return se, nil
 		}
-		if se.Name.Local != "stream" {
-			return StreamHeader{}, errors.New("fakepeer: not a stream header: <" + se.Name.Local + ">")
-		}
-		var h StreamHeader
-		for _, a := range se.Attr {
-			switch {
-			case a.Name.Space == "" && a.Name.Local == "to":
-				h.To = a.Value
-			case a.Name.Space == "" && a.Name.Local == "xmlns":
-				h.NS = a.Value
-			}
-		}
-		return h, nil
 	}
 }

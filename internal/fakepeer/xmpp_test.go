@@ -80,3 +80,55 @@ func TestStreamHeaderEscapes(t *testing.T) {
 		t.Errorf("header %s", h)
 	}
 }
+
+// After <starttls/>, the fake answers as told; on Proceed, TLS follows on the same connection.
+func TestXMPPStartTLS(t *testing.T) {
+	cfg, err := SelfSigned("voip.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		feats   = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+		failure = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"
+	)
+	header := streamHeader(StreamHeader{To: "voip.test", NS: "jabber:client"})
+	for _, tt := range []struct {
+		name, answer, send string
+		tls                bool
+	}{
+		{name: "proceed", answer: Proceed, send: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", tls: true},
+		{name: "failure", answer: failure, send: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"},
+		{name: "no starttls", answer: Proceed, send: "<auth/>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", TCP(t, XMPPStartTLS(feats, tt.answer, cfg)).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			io.WriteString(c, "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='voip.test'>")
+			b := make([]byte, len(header+feats))
+			if _, err := io.ReadFull(c, b); err != nil || string(b) != header+feats {
+				t.Fatalf("read %q, %v; want header and features", b, err)
+			}
+			io.WriteString(c, tt.send)
+			if tt.send == "<auth/>" {
+				if b, err := io.ReadAll(c); len(b) != 0 || err != nil {
+					t.Errorf("read %q, %v; want a hang-up", b, err)
+				}
+				return
+			}
+			b = make([]byte, len(tt.answer))
+			if _, err := io.ReadFull(c, b); err != nil || string(b) != tt.answer {
+				t.Fatalf("read %q, %v; want %q", b, err, tt.answer)
+			}
+			if tt.tls {
+				tc := tls.Client(c, &tls.Config{ServerName: "voip.test", InsecureSkipVerify: true})
+				if err := tc.Handshake(); err != nil {
+					t.Errorf("TLS handshake: %v", err)
+				}
+			}
+		})
+	}
+}
