@@ -2,13 +2,10 @@ package probe
 
 import (
 	"crypto/tls"
-	"encoding/xml"
-	"io"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
@@ -16,9 +13,9 @@ import (
 
 func TestDetailsOffByDefault(t *testing.T) {
 	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
-	tlsAddr := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, func(c *tls.Conn) {})
-	sipAddr := sipFake(t, sipUDP, answer("200 OK", "Server: FakeSIP/1.0"))
-	xmppAddr := tcpServer(t, xmppFake(nil, serverHeader+features))
+	tlsAddr := fakepeer.TLS(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, nil)
+	sipAddr := sipFake(t, sipUDP, fakepeer.Answer("200 OK", "Server: FakeSIP/1.0"))
+	xmppAddr := fakepeer.TCP(t, xmppFake(nil, serverHeader+features))
 	for _, c := range []struct {
 		m    Method
 		addr Target
@@ -47,7 +44,7 @@ func TestDetailsSIPServer(t *testing.T) {
 		{"failing code", "503 Service Unavailable", []string{"Server: Busy/3"}, "Busy/3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := sipFake(t, sipTCP, answer(tt.status, tt.extra...))
+			addr := sipFake(t, sipTCP, fakepeer.Answer(tt.status, tt.extra...))
 			r := mustNew(t, sipTCP, Options{Details: true}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
 			if r.Details == nil || r.Details.SIPServer != tt.want {
 				t.Fatalf("details %+v (reason %q), want SIPServer %q", r.Details, r.Reason, tt.want)
@@ -62,8 +59,7 @@ func TestDetailsSIPServer(t *testing.T) {
 func TestDetailsTLS(t *testing.T) {
 	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS}, NextProtos: []string{"xmpp-client"}}
-	h := xmppFake(nil, serverHeader+features)
-	addr := tlsServer(t, cfg, func(c *tls.Conn) { h(c) })
+	addr := fakepeer.TLS(t, cfg, xmppFake(nil, serverHeader+features))
 	for _, tt := range []struct {
 		m    Method
 		alpn string
@@ -91,39 +87,6 @@ func TestDetailsTLS(t *testing.T) {
 	}
 }
 
-// startTLSFake answers the stream header with features, then, if the probe asks for STARTTLS, with
-// afterStartTLS; "<proceed .../>" goes on to a TLS handshake with cfg.
-func startTLSFake(feats, afterStartTLS string, cfg *tls.Config) func(net.Conn) {
-	return func(c net.Conn) {
-		d := xml.NewDecoder(c)
-		streamOpened := false
-		for {
-			tok, err := d.RawToken()
-			if err != nil {
-				return
-			}
-			se, ok := tok.(xml.StartElement)
-			if !ok {
-				continue
-			}
-			if !streamOpened {
-				streamOpened = true
-				io.WriteString(c, serverHeader+feats)
-				continue
-			}
-			if se.Name.Local != "starttls" {
-				return
-			}
-			io.WriteString(c, afterStartTLS)
-			if strings.HasPrefix(afterStartTLS, "<proceed") {
-				tls.Server(c, cfg).Handshake()
-			}
-			silent(c)
-			return
-		}
-	}
-}
-
 func TestDetailsXMPPStartTLS(t *testing.T) {
 	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
@@ -132,8 +95,7 @@ func TestDetailsXMPPStartTLS(t *testing.T) {
 		none     = `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`
 		required = features
 		// <required/> outside <starttls> says nothing about STARTTLS.
-		stray   = `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><other><required/></other></stream:features>`
-		proceed = `<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`
+		stray = `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><other><required/></other></stream:features>`
 	)
 	for _, tt := range []struct {
 		name, feats, after string
@@ -141,9 +103,9 @@ func TestDetailsXMPPStartTLS(t *testing.T) {
 		tls                bool
 		err                string
 	}{
-		{"required", required, proceed, StartTLSRequired, true, ""},
-		{"offered", offered, proceed, StartTLSOffered, true, ""},
-		{"stray required", stray, proceed, StartTLSOffered, true, ""},
+		{"required", required, fakepeer.Proceed, StartTLSRequired, true, ""},
+		{"offered", offered, fakepeer.Proceed, StartTLSOffered, true, ""},
+		{"stray required", stray, fakepeer.Proceed, StartTLSOffered, true, ""},
 		{"none", none, "", StartTLSNone, false, ""},
 		{"failure", required, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>`, StartTLSRequired, false, "starttls failure"},
 		{"stream error", required, `<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`, StartTLSRequired, false, "stream error internal-server-error"},
@@ -152,7 +114,7 @@ func TestDetailsXMPPStartTLS(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			addr := tcpServer(t, startTLSFake(tt.feats, tt.after, cfg))
+			addr := fakepeer.TCP(t, fakepeer.XMPPStartTLS(tt.feats, tt.after, cfg))
 			timeout := 2 * time.Second
 			if tt.err == "timeout" {
 				timeout = 300 * time.Millisecond

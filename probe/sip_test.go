@@ -3,7 +3,6 @@ package probe
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srvhealth/srvhealth/internal/testpeer"
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 )
 
 var (
@@ -34,71 +33,60 @@ func TestDefaultSIPAccept(t *testing.T) {
 }
 
 // sipFake starts a fake SIP server over the transport of m that answers with respond.
-func sipFake(t *testing.T, m Method, respond func(req []byte) [][]byte) netip.AddrPort {
+func sipFake(t *testing.T, m Method, respond fakepeer.Responder) netip.AddrPort {
 	t.Helper()
 	switch m.Transport {
 	case UDP:
-		return udpServer(t, func(req []byte, send func([]byte)) {
-			for _, r := range respond(req) {
-				send(r)
-			}
-		})
+		return fakepeer.UDP(t, fakepeer.SIPPacket(respond))
 	case TLS:
-		cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
-		cfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
-		h := sipStream(respond)
-		return tlsServer(t, cfg, func(c *tls.Conn) { h(c) })
+		return fakepeer.TLS(t, nil, fakepeer.SIPStream(respond))
 	}
-	return tcpServer(t, sipStream(respond))
-}
-
-func answer(status string, extra ...string) func([]byte) [][]byte {
-	return func(req []byte) [][]byte { return [][]byte{reply(req, status, nil, extra...)} }
+	return fakepeer.TCP(t, fakepeer.SIPStream(respond))
 }
 
 func TestSIPFakes(t *testing.T) {
 	foreign := map[string]string{"Call-ID": "someone-else@elsewhere"}
 	tests := []struct {
 		name    string
-		respond func(req []byte) [][]byte
+		respond fakepeer.Responder
 		opts    Options
 		up      bool
 		reason  string
 	}{
-		{name: "200", respond: answer("200 OK"), up: true, reason: "sip 200 OK"},
-		{name: "404 proves a live stack", respond: answer("404 Not Found"), up: true, reason: "sip 404 Not Found"},
-		{name: "503", respond: answer("503 Service Unavailable"), reason: "sip 503 Service Unavailable"},
-		{name: "480", respond: answer("480 Temporarily Unavailable"), reason: "sip 480 Temporarily Unavailable"},
-		{name: "custom accept", respond: answer("404 Not Found"), reason: "sip 404 Not Found",
+		{name: "200", respond: fakepeer.Answer("200 OK"), up: true, reason: "sip 200 OK"},
+		{name: "404 proves a live stack", respond: fakepeer.Answer("404 Not Found"), up: true, reason: "sip 404 Not Found"},
+		{name: "503", respond: fakepeer.Answer("503 Service Unavailable"), reason: "sip 503 Service Unavailable"},
+		{name: "480", respond: fakepeer.Answer("480 Temporarily Unavailable"), reason: "sip 480 Temporarily Unavailable"},
+		{name: "custom accept", respond: fakepeer.Answer("404 Not Found"), reason: "sip 404 Not Found",
 			opts: Options{SIPAccept: func(code int) bool { return code == 200 }}},
 		{name: "100 then 200", up: true, reason: "sip 200 OK", respond: func(req []byte) [][]byte {
-			return [][]byte{reply(req, "100 Trying", nil), reply(req, "200 OK", nil)}
+			return [][]byte{fakepeer.Reply(req, "100 Trying", nil), fakepeer.Reply(req, "200 OK", nil)}
 		}},
-		{name: "100 only", reason: "timeout", respond: answer("100 Trying")},
+		{name: "100 only", reason: "timeout", respond: fakepeer.Answer("100 Trying")},
 		{name: "foreign Call-ID then ours", up: true, reason: "sip 200 OK", respond: func(req []byte) [][]byte {
-			return [][]byte{reply(req, "503 Service Unavailable", foreign), reply(req, "200 OK", nil)}
+			return [][]byte{fakepeer.Reply(req, "503 Service Unavailable", foreign), fakepeer.Reply(req, "200 OK", nil)}
 		}},
 		{name: "foreign Call-ID only", reason: "timeout", respond: func(req []byte) [][]byte {
-			return [][]byte{reply(req, "200 OK", foreign)}
+			return [][]byte{fakepeer.Reply(req, "200 OK", foreign)}
 		}},
 		{name: "foreign branch only", reason: "timeout", respond: func(req []byte) [][]byte {
-			via := strings.Replace(header(req, "Via"), "branch=z9hG4bK", "branch=z9hG4bKother", 1)
-			return [][]byte{reply(req, "200 OK", map[string]string{"Via": via})}
+			via := strings.Replace(fakepeer.Header(req, "Via"), "branch=z9hG4bK", "branch=z9hG4bKother", 1)
+			return [][]byte{fakepeer.Reply(req, "200 OK", map[string]string{"Via": via})}
 		}},
 		{name: "foreign CSeq only", reason: "timeout", respond: func(req []byte) [][]byte {
-			return [][]byte{reply(req, "200 OK", map[string]string{"CSeq": "1 INVITE"})}
+			return [][]byte{fakepeer.Reply(req, "200 OK", map[string]string{"CSeq": "1 INVITE"})}
 		}},
 		{name: "compact headers and a body", up: true, reason: "sip 200 OK", respond: func(req []byte) [][]byte {
 			body := "v=0\r\n"
-			m := "SIP/2.0 200 OK\r\nv: " + header(req, "Via") + "\r\ni: " + header(req, "Call-ID") +
-				"\r\nCSeq: " + header(req, "CSeq") + "\r\nl: 5\r\nContent-Type: application/sdp\r\n\r\n" + body
+			m := "SIP/2.0 200 OK\r\nv: " + fakepeer.Header(req, "Via") + "\r\ni: " + fakepeer.Header(req, "Call-ID") +
+				"\r\nCSeq: " + fakepeer.Header(req, "CSeq") + "\r\nl: 5\r\nContent-Type: application/sdp\r\n\r\n" + body
 			return [][]byte{[]byte(m)}
 		}},
 		{name: "garbage", reason: "malformed reply", respond: func([]byte) [][]byte {
 			return [][]byte{[]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")}
 		}},
 		{name: "status without Call-ID", reason: "malformed reply", respond: func(req []byte) [][]byte {
-			return [][]byte{[]byte("SIP/2.0 200 OK\r\nVia: " + header(req, "Via") + "\r\nCSeq: " + header(req, "CSeq") + "\r\nContent-Length: 0\r\n\r\n")}
+			return [][]byte{[]byte("SIP/2.0 200 OK\r\nVia: " + fakepeer.Header(req, "Via") + "\r\nCSeq: " + fakepeer.Header(req, "CSeq") + "\r\nContent-Length: 0\r\n\r\n")}
 		}},
 	}
 	for _, m := range []Method{sipUDP, sipTCP, sipTLS} {
@@ -132,7 +120,7 @@ func TestSIPRequest(t *testing.T) {
 			got := make(chan []byte, 1)
 			addr := sipFake(t, m, func(req []byte) [][]byte {
 				got <- req
-				return [][]byte{reply(req, "200 OK", nil)}
+				return [][]byte{fakepeer.Reply(req, "200 OK", nil)}
 			})
 			if r := mustNew(t, m, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: addr, Domain: "voip.test"}); !r.Up {
 				t.Fatalf("down: %s", r.Reason)
@@ -144,7 +132,7 @@ func TestSIPRequest(t *testing.T) {
 			if bytes.Contains(bytes.ReplaceAll(req, []byte("\r\n"), nil), []byte("\n")) {
 				t.Error("bare LF in request")
 			}
-			via := header(req, "Via")
+			via := fakepeer.Header(req, "Via")
 			if !strings.HasPrefix(via, "SIP/2.0/"+strings.ToUpper(string(m.Transport))+" 127.0.0.1:") ||
 				!strings.Contains(via, ";branch=z9hG4bK") || !strings.HasSuffix(via, ";rport") {
 				t.Errorf("Via: %q", via)
@@ -152,17 +140,17 @@ func TestSIPRequest(t *testing.T) {
 			for h, want := range map[string]string{
 				"Max-Forwards": "70", "To": "<sip:voip.test>", "User-Agent": "srvhealth", "Content-Length": "0",
 			} {
-				if got := header(req, h); got != want {
+				if got := fakepeer.Header(req, h); got != want {
 					t.Errorf("%s: %q, want %q", h, got, want)
 				}
 			}
-			if f := header(req, "From"); !strings.HasPrefix(f, "<sip:srvhealth@voip.test>;tag=") {
+			if f := fakepeer.Header(req, "From"); !strings.HasPrefix(f, "<sip:srvhealth@voip.test>;tag=") {
 				t.Errorf("From: %q", f)
 			}
-			if c := header(req, "Call-ID"); !strings.HasSuffix(c, "@srvhealth") || len(c) < 20 {
+			if c := fakepeer.Header(req, "Call-ID"); !strings.HasSuffix(c, "@srvhealth") || len(c) < 20 {
 				t.Errorf("Call-ID: %q", c)
 			}
-			if c := header(req, "CSeq"); !strings.HasSuffix(c, " OPTIONS") {
+			if c := fakepeer.Header(req, "CSeq"); !strings.HasSuffix(c, " OPTIONS") {
 				t.Errorf("CSeq: %q", c)
 			}
 		})
@@ -173,7 +161,7 @@ func TestSIPRequestURIWithoutDomain(t *testing.T) {
 	got := make(chan []byte, 1)
 	addr := sipFake(t, sipUDP, func(req []byte) [][]byte {
 		got <- req
-		return [][]byte{reply(req, "200 OK", nil)}
+		return [][]byte{fakepeer.Reply(req, "200 OK", nil)}
 	})
 	if r := mustNew(t, sipUDP, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: addr}); !r.Up {
 		t.Fatalf("down: %s", r.Reason)
@@ -186,7 +174,7 @@ func TestSIPRequestURIWithoutDomain(t *testing.T) {
 func TestSIPRefused(t *testing.T) {
 	for _, m := range []Method{sipUDP, sipTCP, sipTLS} {
 		t.Run(m.String(), func(t *testing.T) {
-			r := mustNew(t, m, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: closedPort(t), Domain: "voip.test"})
+			r := mustNew(t, m, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: fakepeer.ClosedPort(t), Domain: "voip.test"})
 			if r.Up || r.Reason != "connection refused" {
 				t.Errorf("got up=%v reason %q, want connection refused", r.Up, r.Reason)
 			}
@@ -206,12 +194,11 @@ func TestSIPSilent(t *testing.T) {
 			var addr netip.AddrPort
 			switch m.Transport {
 			case UDP:
-				addr = udpServer(t, func([]byte, func([]byte)) {})
+				addr = fakepeer.UDP(t, nil)
 			case TCP:
-				addr = tcpServer(t, silent)
+				addr = fakepeer.TCP(t, fakepeer.Silent)
 			case TLS:
-				cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
-				addr = tlsServer(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, func(c *tls.Conn) { silent(c) })
+				addr = fakepeer.TLS(t, nil, fakepeer.Silent)
 			}
 			r := mustNew(t, m, Options{}).Probe(probeCtx(t, timeout), Target{Addr: addr, Domain: "voip.test"})
 			if r.Up || r.Reason != "timeout" {
@@ -227,7 +214,7 @@ func TestSIPSilent(t *testing.T) {
 // A TLS server that never starts the handshake is a timeout too.
 func TestSIPTLSSilentBeforeHandshake(t *testing.T) {
 	t.Parallel()
-	addr := tcpServer(t, silent)
+	addr := fakepeer.TCP(t, fakepeer.Silent)
 	r := mustNew(t, sipTLS, Options{}).Probe(probeCtx(t, 300*time.Millisecond), Target{Addr: addr, Domain: "voip.test"})
 	if r.Up || r.Reason != "timeout" {
 		t.Errorf("got up=%v reason %q, want timeout", r.Up, r.Reason)
@@ -242,13 +229,13 @@ func TestSIPUDPRetransmission(t *testing.T) {
 		reqs [][]byte
 		at   []time.Time
 	)
-	addr := udpServer(t, func(req []byte, send func([]byte)) {
+	addr := fakepeer.UDP(t, func(req []byte, send func([]byte)) {
 		mu.Lock()
 		reqs, at = append(reqs, req), append(at, time.Now())
 		n := len(reqs)
 		mu.Unlock()
 		if n >= 2 { // lose the first one
-			send(reply(req, "200 OK", nil))
+			send(fakepeer.Reply(req, "200 OK", nil))
 		}
 	})
 	r := mustNew(t, sipUDP, Options{}).Probe(probeCtx(t, 3*time.Second), Target{Addr: addr, Domain: "voip.test"})
@@ -275,7 +262,7 @@ func TestSIPUDPRetransmissionBackoff(t *testing.T) {
 		mu sync.Mutex
 		n  int
 	)
-	addr := udpServer(t, func([]byte, func([]byte)) { mu.Lock(); n++; mu.Unlock() })
+	addr := fakepeer.UDP(t, func([]byte, func([]byte)) { mu.Lock(); n++; mu.Unlock() })
 	r := mustNew(t, sipUDP, Options{}).Probe(probeCtx(t, 1800*time.Millisecond), Target{Addr: addr, Domain: "voip.test"})
 	if r.Up || r.Reason != "timeout" {
 		t.Fatalf("got up=%v reason %q, want timeout", r.Up, r.Reason)
@@ -289,9 +276,9 @@ func TestSIPUDPRetransmissionBackoff(t *testing.T) {
 
 func TestSIPOversized(t *testing.T) {
 	big := strings.Repeat("x", maxReply)
-	tests := map[string]func(req []byte) [][]byte{
-		"header": answer("200 OK", "X-Padding: "+big),
-		"body":   answer("200 OK", "Content-Length: 100000"),
+	tests := map[string]fakepeer.Responder{
+		"header": fakepeer.Answer("200 OK", "X-Padding: "+big),
+		"body":   fakepeer.Answer("200 OK", "Content-Length: 100000"),
 		"no end of headers": func([]byte) [][]byte {
 			return [][]byte{[]byte("SIP/2.0 200 OK\r\n" + big + big)}
 		},
@@ -301,7 +288,7 @@ func TestSIPOversized(t *testing.T) {
 	}
 	for name, respond := range tests {
 		t.Run(name, func(t *testing.T) {
-			addr := tcpServer(t, sipStream(respond))
+			addr := fakepeer.TCP(t, fakepeer.SIPStream(respond))
 			r := mustNew(t, sipTCP, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
 			if r.Up || r.Reason != "reply too large" {
 				t.Errorf("got up=%v reason %q, want reply too large", r.Up, r.Reason)
@@ -312,8 +299,8 @@ func TestSIPOversized(t *testing.T) {
 
 // A server that closes the connection in the middle of a response.
 func TestSIPTruncated(t *testing.T) {
-	addr := tcpServer(t, func(c net.Conn) {
-		readRequest(bufio.NewReader(c))
+	addr := fakepeer.TCP(t, func(c net.Conn) {
+		fakepeer.ReadRequest(bufio.NewReader(c))
 		c.Write([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP x"))
 	})
 	r := mustNew(t, sipTCP, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
@@ -323,8 +310,8 @@ func TestSIPTruncated(t *testing.T) {
 }
 
 func TestSIPKeepAliveBeforeResponse(t *testing.T) {
-	addr := tcpServer(t, sipStream(func(req []byte) [][]byte {
-		return [][]byte{[]byte("\r\n\r\n"), reply(req, "200 OK", nil)}
+	addr := fakepeer.TCP(t, fakepeer.SIPStream(func(req []byte) [][]byte {
+		return [][]byte{[]byte("\r\n\r\n"), fakepeer.Reply(req, "200 OK", nil)}
 	}))
 	if r := mustNew(t, sipTCP, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: addr, Domain: "voip.test"}); !r.Up {
 		t.Errorf("down: %s", r.Reason)
@@ -398,33 +385,27 @@ func FuzzParseSIPResponse(f *testing.F) {
 
 // Over IPv6 the Via sent-by and the request URI carry brackets (RFC 3261 section 25.1, "IPv6reference").
 func TestSIPIPv6(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "[::1]:0")
+	got := make(chan []byte, 1)
+	s, err := fakepeer.ListenUDP("[::1]:0", fakepeer.SIPPacket(func(req []byte) [][]byte {
+		select {
+		case got <- req:
+		default: // a retransmission
+		}
+		return [][]byte{fakepeer.Reply(req, "200 OK", nil)}
+	}))
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	defer pc.Close()
-	done := make(chan []byte, 1)
-	go func() {
-		buf := make([]byte, 65536)
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			done <- nil
-			return
-		}
-		req := append([]byte(nil), buf[:n]...)
-		pc.WriteTo(reply(req, "200 OK", nil), from)
-		done <- req
-	}()
-	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	r := mustNew(t, sipUDP, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: addr})
+	defer s.Close()
+	r := mustNew(t, sipUDP, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: s.Addr()})
 	if !r.Up {
-		t.Errorf("down: %s", r.Reason)
+		t.Fatalf("down: %s", r.Reason)
 	}
-	req := <-done
+	req := <-got
 	if want := "OPTIONS sip:[::1]:"; !bytes.HasPrefix(req, []byte(want)) {
 		t.Errorf("request line does not start with %q: %q", want, req)
 	}
-	if via := header(req, "Via"); !strings.HasPrefix(via, "SIP/2.0/UDP [::1]:") {
+	if via := fakepeer.Header(req, "Via"); !strings.HasPrefix(via, "SIP/2.0/UDP [::1]:") {
 		t.Errorf("Via: %q", via)
 	}
 }

@@ -4,16 +4,18 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 )
 
 var tcpMethod = Method{Kind: KindTCP, Transport: TCP}
 
 func TestTCP(t *testing.T) {
-	r := mustNew(t, tcpMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: tcpServer(t, silent)})
+	r := mustNew(t, tcpMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: fakepeer.TCP(t, fakepeer.Silent)})
 	if !r.Up || r.Duration <= 0 {
 		t.Errorf("listening port: got %+v, want up with a duration", r)
 	}
-	r = mustNew(t, tcpMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: closedPort(t)})
+	r = mustNew(t, tcpMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: fakepeer.ClosedPort(t)})
 	if r.Up || r.Reason != "connection refused" {
 		t.Errorf("closed port: got up=%v reason %q, want connection refused", r.Up, r.Reason)
 	}
@@ -23,7 +25,7 @@ func TestCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for _, m := range []Method{tcpMethod, tlsMethod, sipUDP, sipTCP, {KindXMPPClient, TCP}} {
-		r := mustNew(t, m, Options{}).Probe(ctx, Target{Addr: tcpServer(t, silent), Domain: "voip.test"})
+		r := mustNew(t, m, Options{}).Probe(ctx, Target{Addr: fakepeer.TCP(t, fakepeer.Silent), Domain: "voip.test"})
 		if r.Up || r.Reason != "canceled" {
 			t.Errorf("%v: got up=%v reason %q, want canceled", m, r.Up, r.Reason)
 		}
@@ -35,9 +37,9 @@ func TestCancelWithoutDeadline(t *testing.T) {
 	t.Parallel()
 	for _, m := range []Method{sipUDP, sipTCP, {KindXMPPClient, TCP}} {
 		ctx, cancel := context.WithCancel(t.Context())
-		addr := tcpServer(t, silent)
+		addr := fakepeer.TCP(t, fakepeer.Silent)
 		if m.Transport == UDP {
-			addr = udpServer(t, func([]byte, func([]byte)) {})
+			addr = fakepeer.UDP(t, nil)
 		}
 		time.AfterFunc(200*time.Millisecond, cancel)
 		r := mustNew(t, m, Options{}).Probe(ctx, Target{Addr: addr, Domain: "voip.test"})
@@ -77,7 +79,7 @@ func TestNew(t *testing.T) {
 
 func TestNone(t *testing.T) {
 	// Nothing listens there: "none" must not even try.
-	r := mustNew(t, Method{Kind: KindNone}, Options{}).Probe(t.Context(), Target{Addr: closedPort(t)})
+	r := mustNew(t, Method{Kind: KindNone}, Options{}).Probe(t.Context(), Target{Addr: fakepeer.ClosedPort(t)})
 	if !r.Up {
 		t.Errorf("got %+v, want up", r)
 	}

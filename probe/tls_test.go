@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
@@ -43,7 +44,7 @@ func TestTLSCertificates(t *testing.T) {
 					return nil, nil
 				},
 			}
-			addr := tlsServer(t, cfg, func(c *tls.Conn) {}) // hang up after the handshake
+			addr := fakepeer.TLS(t, cfg, nil) // hang up after the handshake
 			opts := Options{TLSVerify: tt.verify}
 			if tt.roots {
 				opts.RootCAs = tt.cert.Pool
@@ -82,10 +83,10 @@ func TestTLSFailures(t *testing.T) {
 		handle func(net.Conn)
 		reason string
 	}{
-		{name: "silent", handle: silent, reason: "timeout"},
+		{name: "silent", handle: fakepeer.Silent, reason: "timeout"},
 		{name: "not TLS", reason: "tls handshake: first record does not look like a TLS handshake", handle: func(c net.Conn) {
 			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-			silent(c)
+			fakepeer.Silent(c)
 		}},
 		// A server that hangs up is seen as a close (FIN) only when it read everything we sent; a close
 		// with our ClientHello still unread makes its kernel send a reset instead. Each fake settles that
@@ -101,14 +102,14 @@ func TestTLSFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := tcpServer(t, tt.handle)
+			addr := fakepeer.TCP(t, tt.handle)
 			r := mustNew(t, tlsMethod, Options{}).Probe(probeCtx(t, 300*time.Millisecond), Target{Addr: addr, Domain: "voip.test"})
 			if r.Up || r.Reason != tt.reason {
 				t.Errorf("got up=%v reason %q, want %q", r.Up, r.Reason, tt.reason)
 			}
 		})
 	}
-	r := mustNew(t, tlsMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: closedPort(t), Domain: "voip.test"})
+	r := mustNew(t, tlsMethod, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: fakepeer.ClosedPort(t), Domain: "voip.test"})
 	if r.Up || r.Reason != "connection refused" {
 		t.Errorf("closed port: got up=%v reason %q, want connection refused", r.Up, r.Reason)
 	}
@@ -128,7 +129,7 @@ func readClientHello(c net.Conn) {
 // Without a domain, SNI falls back to the SRV target.
 func TestTLSServerNameFallback(t *testing.T) {
 	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"sip1.voip.test"}})
-	addr := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, func(c *tls.Conn) {})
+	addr := fakepeer.TLS(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, nil)
 	r := mustNew(t, tlsMethod, Options{TLSVerify: true, RootCAs: cert.Pool}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Host: "sip1.voip.test"})
 	if !r.Up {
 		t.Errorf("down: %s", r.Reason)

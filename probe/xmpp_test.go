@@ -2,13 +2,13 @@ package probe
 
 import (
 	"crypto/tls"
-	"encoding/xml"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
@@ -26,39 +26,14 @@ const (
 		`<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`
 )
 
-// streamStart is the header a fake received from the probe.
-type streamStart struct {
-	to, ns string
-}
-
-// xmppFake reads the probe's stream header, reports it on got, and answers with reply.
-func xmppFake(got chan<- streamStart, reply string) func(net.Conn) {
-	return func(c net.Conn) {
-		d := xml.NewDecoder(c)
-		for {
-			tok, err := d.RawToken()
-			if err != nil {
-				return
-			}
-			if se, ok := tok.(xml.StartElement); ok {
-				var s streamStart
-				for _, a := range se.Attr {
-					switch {
-					case a.Name.Space == "" && a.Name.Local == "to":
-						s.to = a.Value
-					case a.Name.Space == "" && a.Name.Local == "xmlns":
-						s.ns = a.Value
-					}
-				}
-				if got != nil {
-					got <- s
-				}
-				break
-			}
+// xmppFake reports the stream header the probe sent on got, if not nil, and answers with reply.
+func xmppFake(got chan<- fakepeer.StreamHeader, reply string) func(net.Conn) {
+	return fakepeer.XMPP(func(h fakepeer.StreamHeader) string {
+		if got != nil {
+			got <- h
 		}
-		io.WriteString(c, reply)
-		silent(c)
-	}
+		return reply
+	})
 }
 
 func TestXMPPFakes(t *testing.T) {
@@ -89,8 +64,8 @@ func TestXMPPFakes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := make(chan streamStart, 1)
-			addr := tcpServer(t, xmppFake(got, tt.reply))
+			got := make(chan fakepeer.StreamHeader, 1)
+			addr := fakepeer.TCP(t, xmppFake(got, tt.reply))
 			timeout := 2 * time.Second
 			if tt.reason == "timeout" {
 				timeout = 300 * time.Millisecond
@@ -99,7 +74,7 @@ func TestXMPPFakes(t *testing.T) {
 			if r.Up != tt.up || r.Reason != tt.reason {
 				t.Errorf("got up=%v reason %q, want up=%v reason %q", r.Up, r.Reason, tt.up, tt.reason)
 			}
-			if s := <-got; s != (streamStart{to: "voip.test", ns: "jabber:client"}) {
+			if s := <-got; s != (fakepeer.StreamHeader{To: "voip.test", NS: "jabber:client"}) {
 				t.Errorf("probe sent header %+v", s)
 			}
 		})
@@ -107,23 +82,23 @@ func TestXMPPFakes(t *testing.T) {
 }
 
 func TestXMPPServerNamespace(t *testing.T) {
-	got := make(chan streamStart, 1)
-	addr := tcpServer(t, xmppFake(got, strings.Replace(serverHeader, "jabber:client", "jabber:server", 1)+features))
+	got := make(chan fakepeer.StreamHeader, 1)
+	addr := fakepeer.TCP(t, xmppFake(got, strings.Replace(serverHeader, "jabber:client", "jabber:server", 1)+features))
 	r := mustNew(t, xmppServer, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
 	if !r.Up {
 		t.Errorf("down: %s", r.Reason)
 	}
-	if s := <-got; s != (streamStart{to: "voip.test", ns: "jabber:server"}) {
+	if s := <-got; s != (fakepeer.StreamHeader{To: "voip.test", NS: "jabber:server"}) {
 		t.Errorf("probe sent header %+v", s)
 	}
 }
 
 func TestXMPPRefusedAndClosed(t *testing.T) {
-	r := mustNew(t, xmppClient, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: closedPort(t), Domain: "voip.test"})
+	r := mustNew(t, xmppClient, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: fakepeer.ClosedPort(t), Domain: "voip.test"})
 	if r.Up || r.Reason != "connection refused" {
 		t.Errorf("closed port: got up=%v reason %q", r.Up, r.Reason)
 	}
-	addr := tcpServer(t, func(c net.Conn) {
+	addr := fakepeer.TCP(t, func(c net.Conn) {
 		c.Read(make([]byte, 1024))
 		io.WriteString(c, serverHeader)
 	})
@@ -146,9 +121,9 @@ func TestXMPPDirectTLS(t *testing.T) {
 					return nil, nil
 				},
 			}
-			got := make(chan streamStart, 1)
+			got := make(chan fakepeer.StreamHeader, 1)
 			h := xmppFake(got, strings.Replace(serverHeader, "jabber:client", "jabber:"+strings.TrimPrefix(string(kind), "xmpp-"), 1)+features)
-			addr := tlsServer(t, cfg, func(c *tls.Conn) { h(c) })
+			addr := fakepeer.TLS(t, cfg, h)
 			r := mustNew(t, Method{Kind: kind, Transport: TLS}, Options{TLSVerify: true, RootCAs: cert.Pool}).
 				Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
 			if !r.Up {
@@ -161,8 +136,8 @@ func TestXMPPDirectTLS(t *testing.T) {
 			if hi.ServerName != "voip.test" || len(hi.SupportedProtos) != 1 || hi.SupportedProtos[0] != string(kind) {
 				t.Errorf("ClientHello SNI %q ALPN %q, want voip.test and [%s]", hi.ServerName, hi.SupportedProtos, kind)
 			}
-			if s := <-got; s.to != "voip.test" {
-				t.Errorf("stream to %q", s.to)
+			if s := <-got; s.To != "voip.test" {
+				t.Errorf("stream to %q", s.To)
 			}
 		})
 	}
