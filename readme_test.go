@@ -54,11 +54,11 @@ func TestReadme(t *testing.T) {
 	}
 
 	// The examples name files relative to the working directory, as CoreDNS's own READMEs do.
-	zone, err := os.ReadFile("testdata/example.com.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"db.example.com"} {
+	for name, src := range map[string]string{"db.example.com": "testdata/example.com.db", "db.example.net": "testdata/example.net.db"} {
+		zone, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(name, zone, 0o644); err != nil {
 			t.Fatal(err)
 		}
