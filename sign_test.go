@@ -109,7 +109,6 @@ func TestOnlineSignedAnswerFiltered(t *testing.T) {
 // TestOnlineSignedNoData: the made-up negative answer is signed and provable (SOA and an NSEC that denies
 // SRV at the name, both signed).
 func TestOnlineSignedNoData(t *testing.T) {
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	soaQueries := 0
 	signer, k := onlineSigner(t, "example.com.", zoneUpstream(&soaQueries))
 	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, signer)

@@ -45,6 +45,9 @@ var (
 	down   = health.Status{State: health.Down, Resolved: true, Down: []netip.Addr{netip.MustParseAddr("192.0.2.2")}}
 	cname  = health.Status{State: health.Up, Resolved: true, CNAME: true, Up: []netip.Addr{netip.MustParseAddr("192.0.2.3")}}
 	noAddr = health.Status{State: health.Unknown, Resolved: true, NoAddress: true}
+
+	// allDown has every target of sipAnswer down.
+	allDown = map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 )
 
 // sipZone is the upstream answer for _sip._tcp.example.com: a 70/30 primary pair, a priority-20 standby,
@@ -232,7 +235,6 @@ func TestAddsKnownAddressesWhenBackendSentNone(t *testing.T) {
 }
 
 func TestAllDownPolicies(t *testing.T) {
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	tests := []struct {
 		block     string
 		rcode     int
@@ -406,7 +408,6 @@ func TestPassThrough(t *testing.T) {
 		{"no SRV in answer", "_sip._tcp.example.com.", dns.TypeSRV, noSRV},
 		{"decidedly not available", "_sip._tcp.example.com.", dns.TypeSRV, dot},
 	}
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req := new(dns.Msg)
@@ -540,7 +541,6 @@ func zoneUpstream(soaQueries *int) test.Handler {
 // negative TTL no higher than the SOA minimum, min_ttl or the records' own TTL, no NS that would make it
 // look like a referral, and the SOA asked of the chain once, not once per query.
 func TestNoDataCarriesSOA(t *testing.T) {
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	soaQueries := 0
 	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, zoneUpstream(&soaQueries))
 	for range 3 {
@@ -564,7 +564,6 @@ func TestNoDataCarriesSOA(t *testing.T) {
 }
 
 func TestNoDataSOAWithLowMinimum(t *testing.T) {
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	low := upstream(func(r *dns.Msg) *dns.Msg {
 		m := new(dns.Msg)
 		m.SetReply(r)
@@ -589,7 +588,6 @@ func TestADClearedWhenChanged(t *testing.T) {
 		m.AuthenticatedData = true
 		return m
 	}
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	tests := []struct {
 		name   string
 		block  string
@@ -622,7 +620,6 @@ func TestUnavailableTTLNeverRaised(t *testing.T) {
 		}
 		return m
 	}
-	allDown := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": down, "standby.example.com.": down}
 	h := newTestHandler(t, "srvhealth example.com {\nall_down unavailable\n}", &fakeView{status: allDown}, upstream(short))
 	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
 	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 2 {
