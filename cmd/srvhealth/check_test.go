@@ -61,12 +61,16 @@ func (e *env) host(name string) string {
 // add adds zone lines.
 func (e *env) add(lines ...string) { e.lines = append(e.lines, lines...) }
 
-// service publishes label with one SRV record per target, each target a fake that start starts on the
-// target's address.
-func (e *env) service(label string, targets []string, start func(ip string) int) {
+// service publishes label with one SRV record per target, each target a fake that start starts on a
+// free port of the target's address, until the test ends.
+func (e *env) service(label string, targets []string, start fake) {
 	for _, t := range targets {
-		port := start(e.host(t))
-		e.add(fmt.Sprintf("%s IN SRV 10 50 %d %s", label, port, t))
+		s, err := start(net.JoinHostPort(e.host(t), "0"))
+		if err != nil {
+			e.t.Fatalf("fake %s for %s: %v", label, t, err)
+		}
+		e.t.Cleanup(s.Close)
+		e.add(fmt.Sprintf("%s IN SRV 10 50 %d %s", label, s.Addr().Port(), t))
 	}
 }
 
@@ -81,22 +85,14 @@ func (e *env) healthy(n int) {
 		return out
 	}
 	sip, xmpp := names("sip"), names("xmpp")
-	e.service("_sip._udp", sip, func(ip string) int { return sipUDP(e.t, ip, "200 OK") })
-	e.service("_sip._tcp", sip, func(ip string) int { return sipStream(e.t, ip, "200 OK", nil) })
-	e.service("_sip._tls", sip, func(ip string) int { return sipStream(e.t, ip, "200 OK", e.tlsCfg) })
-	e.service("_sips._tcp", sip, func(ip string) int { return sipStream(e.t, ip, "200 OK", e.tlsCfg) })
-	for _, s := range []struct {
-		label, ns string
-		direct    bool
-	}{
-		{"_xmpp-client._tcp", "jabber:client", false},
-		{"_xmpp-server._tcp", "jabber:server", false},
-		{"_xmpps-client._tcp", "jabber:client", true},
-		{"_xmpps-server._tcp", "jabber:server", true},
-	} {
-		x := xmppServer{ns: s.ns, startTLS: "required", cfg: e.tlsCfg, direct: s.direct}
-		e.service(s.label, xmpp, func(ip string) int { return x.serve(e.t, ip) })
-	}
+	e.service("_sip._udp", sip, sipUDP("200 OK"))
+	e.service("_sip._tcp", sip, sipTCP("200 OK"))
+	e.service("_sip._tls", sip, sipTLS("200 OK", e.tlsCfg))
+	e.service("_sips._tcp", sip, sipTLS("200 OK", e.tlsCfg))
+	e.service("_xmpp-client._tcp", xmpp, xmppStartTLS(startTLSRequired, e.tlsCfg))
+	e.service("_xmpp-server._tcp", xmpp, xmppStartTLS(startTLSRequired, e.tlsCfg))
+	e.service("_xmpps-client._tcp", xmpp, xmppDirect(e.tlsCfg))
+	e.service("_xmpps-server._tcp", xmpp, xmppDirect(e.tlsCfg))
 }
 
 // zone is the zone text with serial, nservers NS records, e's records, and extra.
@@ -317,7 +313,7 @@ func TestCheckStaleServer(t *testing.T) {
 	e := newEnv(t)
 	e.healthy(2)
 	stale := e.zone(1, 3)
-	e.service("_sip._udp", []string{"sip3"}, func(ip string) int { return sipUDP(t, ip, "200 OK") })
+	e.service("_sip._udp", []string{"sip3"}, sipUDP("200 OK"))
 	fresh := e.zone(2, 3)
 	port := startNS(t, nil, fresh, fresh, stale)
 	code, r := e.report(port, "voip.test")
@@ -402,68 +398,64 @@ func TestCheckFindings(t *testing.T) {
 		v6    bool
 	}{
 		{"hung targets", func(e *env) {
-			e.service("_sip._tcp", []string{"sip1", "sip2"}, func(ip string) int { return serveTCP(t, ip, silent) })
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sip._tcp", []string{"sip1", "sip2"}, silent)
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, nil, exitCritical, []string{"target-down", "service-down"}, false},
 		{"one target 503", func(e *env) {
-			e.service("_sip._udp", []string{"sip1"}, func(ip string) int { return sipUDP(t, ip, "503 Service Unavailable") })
-			e.service("_sip._udp", []string{"sip2"}, func(ip string) int { return sipUDP(t, ip, "200 OK") })
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sip._udp", []string{"sip1"}, sipUDP("503 Service Unavailable"))
+			e.service("_sip._udp", []string{"sip2"}, sipUDP("200 OK"))
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, nil, exitWarning, []string{"target-down"}, false},
 		{"an address of two down", func(e *env) {
-			e.service("_sip._udp", []string{"sip1", "sip2"}, func(ip string) int { return sipUDP(t, ip, "200 OK") })
+			e.service("_sip._udp", []string{"sip1", "sip2"}, sipUDP("200 OK"))
 			e.add("sip1 IN A 127.0.62.1") // nothing there
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, nil, exitWarning, []string{"address-down"}, false},
 		{"IPv6 published, dead", func(e *env) {
-			e.service("_sip._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", nil) })
+			e.service("_sip._tcp", []string{"sip1", "sip2"}, sipTCP("200 OK"))
 			e.add("sip1 IN AAAA ::1") // the fake listens on IPv4 only
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, nil, exitWarning, []string{"family-dead"}, true},
 		{"IPv6 left out by -4", func(e *env) {
-			e.service("_sip._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", nil) })
+			e.service("_sip._tcp", []string{"sip1", "sip2"}, sipTCP("200 OK"))
 			e.add("sip1 IN AAAA ::1")
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, []string{"-4"}, exitOK, nil, false},
 		{"expired certificate", func(e *env) {
 			cfg := &tls.Config{Certificates: []tls.Certificate{expired.TLS}}
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", cfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", cfg))
 		}, []string{"--ca", expired.CertFile}, exitCritical, []string{"cert-expired"}, false},
 		{"certificate for the target, not the domain", func(e *env) {
 			cfg := &tls.Config{Certificates: []tls.Certificate{wrongName.TLS}}
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", cfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", cfg))
 		}, []string{"--ca", wrongName.CertFile}, exitCritical, []string{"cert-name"}, false},
 		{"untrusted certificate", func(e *env) {
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, []string{"--ca", expired.CertFile}, exitCritical, []string{"cert-untrusted"}, false},
 		{"certificate expiring within --cert-days", func(e *env) {
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, []string{"--cert-days", "45"}, exitWarning, []string{"cert-expiring"}, false},
 		{"no STARTTLS", func(e *env) {
-			x := xmppServer{ns: "jabber:client"}
-			e.service("_xmpp-client._tcp", []string{"xmpp1", "xmpp2"}, func(ip string) int { return x.serve(t, ip) })
-			y := xmppServer{ns: "jabber:server", startTLS: "offered", cfg: e.tlsCfg}
-			e.service("_xmpp-server._tcp", []string{"xmpp1", "xmpp2"}, func(ip string) int { return y.serve(t, ip) })
+			e.service("_xmpp-client._tcp", []string{"xmpp1", "xmpp2"}, xmppStartTLS(startTLSNone, nil))
+			e.service("_xmpp-server._tcp", []string{"xmpp1", "xmpp2"}, xmppStartTLS(startTLSOffered, e.tlsCfg))
 		}, nil, exitCritical, []string{"starttls-missing", "starttls-optional"}, false},
 		{"STARTTLS that fails", func(e *env) {
-			x := xmppServer{ns: "jabber:client", startTLS: "required", cfg: &tls.Config{}} // no certificate to offer
-			e.service("_xmpp-client._tcp", []string{"xmpp1", "xmpp2"}, func(ip string) int { return x.serve(t, ip) })
-			y := xmppServer{ns: "jabber:server", startTLS: "required", cfg: e.tlsCfg}
-			e.service("_xmpp-server._tcp", []string{"xmpp1", "xmpp2"}, func(ip string) int { return y.serve(t, ip) })
+			noCert := &tls.Config{} // no certificate to offer
+			e.service("_xmpp-client._tcp", []string{"xmpp1", "xmpp2"}, xmppStartTLS(startTLSRequired, noCert))
+			e.service("_xmpp-server._tcp", []string{"xmpp1", "xmpp2"}, xmppStartTLS(startTLSRequired, e.tlsCfg))
 		}, nil, exitCritical, []string{"starttls-failed"}, false},
 		{"an XMPP server port for clients", func(e *env) {
-			x := xmppServer{ns: "jabber:server", startTLS: "required", cfg: e.tlsCfg}
-			e.service("_xmpp-client._tcp", []string{"xmpp1", "xmpp2"}, func(ip string) int { return x.serve(t, ip) })
-			e.service("_xmpp-server._tcp", []string{"xmpp1", "xmpp2"}, func(ip string) int { return x.serve(t, ip) })
+			e.service("_xmpp-client._tcp", []string{"xmpp1", "xmpp2"}, xmppServerPort)
+			e.service("_xmpp-server._tcp", []string{"xmpp1", "xmpp2"}, xmppStartTLS(startTLSRequired, e.tlsCfg))
 		}, nil, exitCritical, []string{"target-down", "service-down"}, false},
 		{"alias, ghost and doubled origin", func(e *env) {
-			e.service("_sip._udp", []string{"sip1", "sip2"}, func(ip string) int { return sipUDP(t, ip, "200 OK") })
+			e.service("_sip._udp", []string{"sip1", "sip2"}, sipUDP("200 OK"))
 			e.add("_sip._udp IN SRV 20 0 5060 alias", "alias IN CNAME sip1", "_sip._udp IN SRV 20 0 5060 ghost",
 				"_sip._udp IN SRV 20 0 5060 sip1.voip.test.voip.test.")
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 		}, []string{"--no-probe"}, exitCritical, []string{"cname-target", "no-address", "doubled-origin"}, false},
 		{"NAPTR to a name without SRV", func(e *env) {
-			e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+			e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 			e.add(`@ IN NAPTR 10 10 "S" "SIPS+D2T" "" _sips._tcp.pbx.voip.test.`)
 		}, nil, exitCritical, []string{"naptr-no-srv"}, false},
 		{"nothing published", func(e *env) {}, nil, exitWarning, []string{"no-srv"}, false},
@@ -494,10 +486,10 @@ func TestCheckFindings(t *testing.T) {
 // target, kept a dead one, and serves a record the authoritative servers no longer have.
 func TestCheckServed(t *testing.T) {
 	e := newEnv(t)
-	e.service("_sip._udp", []string{"sip1", "sip2"}, func(ip string) int { return sipUDP(t, ip, "200 OK") })
-	e.service("_sip._tcp", []string{"sip1"}, func(ip string) int { return sipStream(t, ip, "200 OK", nil) })
-	e.service("_sip._tcp", []string{"sip3"}, func(ip string) int { return serveTCP(t, ip, silent) })
-	e.service("_sips._tcp", []string{"sip1", "sip2"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+	e.service("_sip._udp", []string{"sip1", "sip2"}, sipUDP("200 OK"))
+	e.service("_sip._tcp", []string{"sip1"}, sipTCP("200 OK"))
+	e.service("_sip._tcp", []string{"sip3"}, silent)
+	e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
 	auth := e.zone(1, 3)
 	port := startNS(t, nil, auth, auth, auth)
 	var servedLines []string
@@ -547,7 +539,7 @@ func TestCheckServed(t *testing.T) {
 // target without an address, and is not probed.
 func TestCheckUnresolvedTarget(t *testing.T) {
 	e := newEnv(t)
-	e.service("_sips._tcp", []string{"sip1"}, func(ip string) int { return sipStream(t, ip, "200 OK", e.tlsCfg) })
+	e.service("_sips._tcp", []string{"sip1"}, sipTLS("200 OK", e.tlsCfg))
 	e.add("_sips._tcp IN SRV 10 50 5061 sip.example.net.")
 	port := e.serve()
 	code, r := e.report(port, "voip.test")

@@ -1,25 +1,20 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/tls"
-	"encoding/xml"
-	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 )
 
 // The fakes in this file are in-process servers on loopback: authoritative DNS servers that answer from
-// a zone text (and can be made lame), and SIP and XMPP servers that answer, hang, or present a chosen
-// certificate. Each stops when its test ends.
+// a zone text (and can be made lame), and the SIP and XMPP servers of internal/fakepeer, which answer,
+// hang, or present a chosen certificate, on the address of a target. Each stops when its test ends.
 
 // zoneData answers questions from a zone's records, as an authoritative server does.
 type zoneData struct {
@@ -174,188 +169,70 @@ func startNS(t testing.TB, modes []nsMode, zones ...string) int {
 	return 0
 }
 
-// tracker closes a fake's connections and waits for its goroutines when the test ends.
-type tracker struct {
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []io.Closer
-}
+// fake starts a SIP or XMPP server on addr (a target's loopback address with port 0); env.service runs
+// it for each target and stops it when the test ends.
+type fake func(addr string) (*fakepeer.Server, error)
 
-func (tr *tracker) add(c io.Closer) {
-	tr.mu.Lock()
-	tr.conns = append(tr.conns, c)
-	tr.mu.Unlock()
-}
-
-func (tr *tracker) close() {
-	tr.mu.Lock()
-	for _, c := range tr.conns {
-		c.Close()
-	}
-	tr.mu.Unlock()
-	tr.wg.Wait()
-}
-
-// serveTCP accepts on ip and runs handle for each connection; it returns the port.
-func serveTCP(t testing.TB, ip string, handle func(net.Conn)) int {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker{}
-	tr.add(l)
-	tr.wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			tr.add(c)
-			tr.wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(tr.close)
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// serveUDP calls handle for each datagram on ip; it returns the port.
-func serveUDP(t testing.TB, ip string, handle func(req []byte) []byte) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker{}
-	tr.add(pc)
-	tr.wg.Go(func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if out := handle(append([]byte(nil), buf[:n]...)); out != nil {
-				pc.WriteTo(out, from)
-			}
-		}
-	})
-	t.Cleanup(tr.close)
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
-// silent reads until the connection ends and never answers: the hung server.
-func silent(c net.Conn) { io.Copy(io.Discard, c) }
-
-// sipAnswer is a SIP response to req with status and a Server header.
-func sipAnswer(req []byte, status string) []byte {
-	var b bytes.Buffer
-	b.WriteString("SIP/2.0 " + status + "\r\n")
-	for _, l := range strings.Split(string(req), "\r\n")[1:] {
-		k, _, ok := strings.Cut(l, ":")
-		switch strings.ToLower(strings.TrimSpace(k)) {
-		case "via", "from", "to", "call-id", "cseq":
-			if ok {
-				b.WriteString(l + "\r\n")
-			}
-		}
-	}
-	b.WriteString("Server: FakeSIP/1.0\r\nContent-Length: 0\r\n\r\n")
-	return b.Bytes()
-}
+// sipServer is the Server header of the SIP fakes, which srvhealth check reports.
+const sipServer = "Server: FakeSIP/1.0"
 
 // sipUDP answers OPTIONS over UDP with status; an empty status never answers.
-func sipUDP(t testing.TB, ip, status string) int {
-	return serveUDP(t, ip, func(req []byte) []byte {
+func sipUDP(status string) fake {
+	return func(addr string) (*fakepeer.Server, error) {
 		if status == "" {
-			return nil
+			return fakepeer.ListenUDP(addr, nil)
 		}
-		return sipAnswer(req, status)
-	})
+		return fakepeer.ListenUDP(addr, fakepeer.SIPPacket(fakepeer.Answer(status, sipServer)))
+	}
 }
 
-// sipStream answers OPTIONS over TCP, or over TLS with cfg, with status.
-func sipStream(t testing.TB, ip, status string, cfg *tls.Config) int {
-	return serveTCP(t, ip, func(c net.Conn) {
-		if cfg != nil {
-			tc := tls.Server(c, cfg)
-			if tc.Handshake() != nil {
-				return
-			}
-			c = tc
-		}
-		br := bufio.NewReader(c)
-		for {
-			var req bytes.Buffer
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					return
-				}
-				req.WriteString(line)
-				if line == "\r\n" {
-					break
-				}
-			}
-			c.Write(sipAnswer(req.Bytes(), status))
-		}
-	})
+// sipTCP answers OPTIONS over TCP with status.
+func sipTCP(status string) fake {
+	return func(addr string) (*fakepeer.Server, error) {
+		return fakepeer.ListenTCP(addr, fakepeer.SIPStream(fakepeer.Answer(status, sipServer)))
+	}
 }
 
-// xmppServer is a fake XMPP server: it answers the stream header in namespace ns with features that
-// offer STARTTLS (required or not) or not at all, and goes on to TLS with cfg when asked. With direct,
-// TLS comes first (XEP-0368).
-type xmppServer struct {
-	ns       string // "jabber:client" or "jabber:server"
-	startTLS string // "", "offered", "required"
-	cfg      *tls.Config
-	direct   bool
+// sipTLS answers OPTIONS over TLS with cfg with status.
+func sipTLS(status string, cfg *tls.Config) fake {
+	return func(addr string) (*fakepeer.Server, error) {
+		return fakepeer.ListenTLS(addr, cfg, fakepeer.SIPStream(fakepeer.Answer(status, sipServer)))
+	}
 }
 
-func (x xmppServer) serve(t testing.TB, ip string) int {
-	return serveTCP(t, ip, func(c net.Conn) {
-		if x.direct {
-			cfg := x.cfg.Clone()
-			cfg.NextProtos = []string{"xmpp-client", "xmpp-server"} // XEP-0368
-			tc := tls.Server(c, cfg)
-			if tc.Handshake() != nil {
-				return
-			}
-			c = tc
-		}
-		d := xml.NewDecoder(c)
-		opened := false
-		for {
-			tok, err := d.RawToken()
-			if err != nil {
-				return
-			}
-			se, ok := tok.(xml.StartElement)
-			if !ok {
-				continue
-			}
-			if !opened {
-				opened = true
-				feats := ""
-				switch x.startTLS {
-				case "offered":
-					feats = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
-				case "required":
-					feats = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
-				}
-				fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='%s' from='voip.test' id='x' version='1.0'><stream:features>%s</stream:features>", x.ns, feats)
-				continue
-			}
-			if se.Name.Local == "starttls" {
-				io.WriteString(c, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-				tls.Server(c, x.cfg).Handshake()
-			}
-			silent(c)
-			return
-		}
-	})
+// silent accepts TCP connections and never answers: the hung server.
+func silent(addr string) (*fakepeer.Server, error) { return fakepeer.ListenTCP(addr, fakepeer.Silent) }
+
+// The <stream:features> of an XMPP server, by what they say of STARTTLS.
+const (
+	startTLSNone     = "<stream:features/>"
+	startTLSOffered  = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+	startTLSRequired = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
+)
+
+// xmppStartTLS answers the stream header, in the client's namespace, with features, and goes on to TLS
+// with cfg when asked.
+func xmppStartTLS(features string, cfg *tls.Config) fake {
+	return func(addr string) (*fakepeer.Server, error) {
+		return fakepeer.ListenTCP(addr, fakepeer.XMPPStartTLS(features, fakepeer.Proceed, cfg))
+	}
+}
+
+// xmppDirect is TLS with cfg first (XEP-0368, which names the ALPN protocols), then the stream header
+// answered with STARTTLS required, as Prosody answers.
+func xmppDirect(cfg *tls.Config) fake {
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{"xmpp-client", "xmpp-server"}
+	return func(addr string) (*fakepeer.Server, error) {
+		return fakepeer.ListenTLS(addr, cfg, fakepeer.XMPP(fakepeer.Features))
+	}
+}
+
+// xmppServerPort answers every stream header in jabber:server, as Prosody's server port does whatever
+// the client asked for.
+func xmppServerPort(addr string) (*fakepeer.Server, error) {
+	return fakepeer.ListenTCP(addr, fakepeer.XMPP(func(h fakepeer.StreamHeader) string {
+		h.NS = "jabber:server"
+		return fakepeer.Features(h)
+	}))
 }

@@ -204,9 +204,9 @@ func TestJSONSchema(t *testing.T) {
 	e := newEnv(t)
 	e.healthy(2)
 	stale := e.zone(1, 3)
-	e.service("_sip._udp", []string{"sip3"}, func(ip string) int { return sipUDP(t, ip, "200 OK") })
-	bad := xmppServer{ns: "jabber:client", startTLS: "required", cfg: &tls.Config{}} // no certificate: the handshake fails
-	e.service("_xmpp-client._tcp", []string{"xmpp9"}, func(ip string) int { return bad.serve(t, ip) })
+	e.service("_sip._udp", []string{"sip3"}, sipUDP("200 OK"))
+	noCert := &tls.Config{} // no certificate: the handshake fails
+	e.service("_xmpp-client._tcp", []string{"xmpp9"}, xmppStartTLS(startTLSRequired, noCert))
 	e.add("_sip._tcp IN SRV 10 50 5060 alias", "alias IN CNAME sip1", "_sips._tcp IN SRV 10 50 5061 sip.example.net.")
 	fresh := e.zone(2, 4)
 	port := startNS(t, []nsMode{nsGood, nsGood, nsGood, nsSilent}, fresh, fresh, stale, fresh)

@@ -14,9 +14,9 @@ func (e *env) hung(n int) {
 		targets = append(targets, "h"+strconv.Itoa(i))
 	}
 	for _, label := range []string{"_sip._tcp", "_sip._tls", "_sips._tcp", "_xmpp-client._tcp", "_xmpp-server._tcp", "_xmpps-client._tcp", "_xmpps-server._tcp"} {
-		e.service(label, targets, func(ip string) int { return serveTCP(e.t, ip, silent) })
+		e.service(label, targets, silent)
 	}
-	e.service("_sip._udp", targets, func(ip string) int { return sipUDP(e.t, ip, "") })
+	e.service("_sip._udp", targets, sipUDP(""))
 }
 
 // With every target of 8 services x 3 hung, the probes run in parallel and the check ends within
@@ -51,7 +51,7 @@ func TestCheckBlackholed(t *testing.T) {
 // --parallel bounds the probes in flight: with one at a time, four hung targets take four timeouts.
 func TestCheckParallelBound(t *testing.T) {
 	e := newEnv(t)
-	e.service("_sip._tcp", []string{"h1", "h2", "h3", "h4"}, func(ip string) int { return serveTCP(e.t, ip, silent) })
+	e.service("_sip._tcp", []string{"h1", "h2", "h3", "h4"}, silent)
 	port := e.serve()
 	start := time.Now()
 	_, r := e.report(port, "voip.test", "--timeout", "200ms", "--parallel", "1")
