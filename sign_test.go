@@ -1,9 +1,6 @@
 package srvhealth
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -13,30 +10,19 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/internal/zonekey"
 )
 
 // onlineSigner returns the dnssec plugin signing zone with a fresh ECDSA key, in front of next, and the
 // key's public half.
 func onlineSigner(t *testing.T, zone string, next test.Handler) (dnssec.Dnssec, *dns.DNSKEY) {
 	t.Helper()
-	k := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
-	priv, err := k.Generate(256)
+	k := zonekey.New(t, zone, 257)
+	key, err := dnssec.ParseKeyFile(k.Base+".key", k.Base+".private")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(t.TempDir(), fmt.Sprintf("K%s+%03d+%05d", zone, k.Algorithm, k.KeyTag()))
-	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	key, err := dnssec.ParseKeyFile(base+".key", base+".private")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dnssec.New([]string{zone}, []*dnssec.DNSKEY{key}, false, next, cache.New[[]dns.RR](100)), k
+	return dnssec.New([]string{zone}, []*dnssec.DNSKEY{key}, false, next, cache.New[[]dns.RR](100)), k.DNSKEY
 }
 
 // verifyRRsets checks that every RRset of sec has an RRSIG by k that verifies and whose TTL is the

@@ -1,10 +1,6 @@
 package test
 
 import (
-	"crypto"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,41 +9,13 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/internal/testpeer"
+	"github.com/srvhealth/srvhealth/internal/zonekey"
 )
-
-// zoneKey is a DNSSEC key of a test zone: its public half, its signer, and the dnssec-keygen style files
-// (base.key, base.private) that the dnssec plugin reads.
-type zoneKey struct {
-	*dns.DNSKEY
-	signer crypto.Signer
-	base   string
-}
-
-// newZoneKey makes an ECDSA P-256 key for zone with flags (256 ZSK, 257 KSK) and writes its files.
-func newZoneKey(t *testing.T, zone string, flags uint16) zoneKey {
-	t.Helper()
-	k := &dns.DNSKEY{
-		Hdr:   dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags: flags, Protocol: 3, Algorithm: dns.ECDSAP256SHA256,
-	}
-	priv, err := k.Generate(256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(t.TempDir(), fmt.Sprintf("K%s+%03d+%05d", zone, k.Algorithm, k.KeyTag()))
-	if err := os.WriteFile(base+".key", []byte(k.String()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(base+".private", []byte(k.PrivateKeyString(priv)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return zoneKey{DNSKEY: k, signer: priv.(crypto.Signer), base: base}
-}
 
 // presign returns the zone made of records (zone-file lines with absolute names) and k's DNSKEY, every
 // RRset signed by k, as a signer such as dnssec-signzone would write it (without NSEC: the tests ask only
 // for names and types that exist).
-func presign(t *testing.T, k zoneKey, records ...string) string {
+func presign(t *testing.T, k zonekey.Key, records ...string) string {
 	t.Helper()
 	type key struct {
 		name string
@@ -76,7 +44,7 @@ func presign(t *testing.T, k zoneKey, records ...string) string {
 			OrigTtl: set[0].Header().Ttl, Expiration: uint32(now.Add(24 * time.Hour).Unix()),
 			Inception: uint32(now.Add(-time.Hour).Unix()), KeyTag: k.KeyTag(), SignerName: k.Hdr.Name,
 		}
-		if err := sig.Sign(k.signer, set); err != nil {
+		if err := sig.Sign(k.Signer, set); err != nil {
 			t.Fatal(err)
 		}
 		for _, rr := range set {
@@ -137,14 +105,14 @@ func validated(t *testing.T, resolver, name string, qtype uint16) *dns.Msg {
 // signed, provable denial.
 func TestSignedOnlineFilteredThroughValidatingResolver(t *testing.T) {
 	const zone = "signed-online.test."
-	key := newZoneKey(t, zone, 257)
+	key := zonekey.New(t, zone, 257)
 	live := TCPPeer(t, false)
 	db := WriteFile(t, "db", strings.Join(sipZone(zone, PortOf(live.Addr()), ClosedPort(t)), "\n")+"\n")
 	s := CoreDNS(t, zone+`:0 {
 		`+srvhealthBlock+`
 		cache 30
 		dnssec {
-			key file `+key.base+`
+			key file `+key.Base+`
 		}
 		file `+db+`
 	}`)
@@ -206,7 +174,7 @@ func TestSignedOnlineFilteredThroughValidatingResolver(t *testing.T) {
 // validates through the resolver.
 func TestPreSignedServedWholeAndValid(t *testing.T) {
 	const zone = "presigned.test."
-	key := newZoneKey(t, zone, 257)
+	key := zonekey.New(t, zone, 257)
 	live := TCPPeer(t, false)
 	db := WriteFile(t, "db", presign(t, key, sipZone(zone, PortOf(live.Addr()), ClosedPort(t))...))
 	s := CoreDNS(t, zone+`:0 {
