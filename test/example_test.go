@@ -1,4 +1,4 @@
-package srvhealth_test
+package test
 
 import (
 	"os"
@@ -7,23 +7,23 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/srvhealth/srvhealth/internal/corednstest"
 )
 
 // TestCorefileExample runs the README's first command, corefile.example as it is, and checks what the
 // README promises the newcomer's dig shows: only the live sip1 targets, the down, CNAME and address-less
 // ones gone.
 func TestCorefileExample(t *testing.T) {
+	// The example names its zone file relative to the repository's root, where the README runs it.
+	t.Chdir("..")
 	corefile, err := os.ReadFile("corefile.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	corednstest.Start(t, string(corefile))
+	CoreDNS(t, string(corefile))
 	var m *dns.Msg
-	if !eventually(t, 10*time.Second, func() bool {
-		m = exchange(t, "udp", "127.0.0.1:1053", "_sip._tcp.example.com.", dns.TypeSRV)
-		return slices.Equal(srvTargets(m), []string{"sip1.example.com.", "sip1.example.com."})
+	if !Eventually(10*time.Second, func() bool {
+		m = Exchange(t, "udp", "127.0.0.1:1053", "_sip._tcp.example.com.", dns.TypeSRV)
+		return slices.Equal(SRVTargets(m), []string{"sip1.example.com.", "sip1.example.com."})
 	}) {
 		t.Fatalf("example answer %v, want the two sip1 records only", m.Answer)
 	}

@@ -1,21 +1,20 @@
-package srvhealth_test
+package test
 
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/core/dnsserver"
-
-	"github.com/srvhealth/srvhealth/internal/corednstest"
 )
 
 // TestReadme does for our README what CoreDNS's test/readme_test.go does for its plugins': the sections
 // Name, Description, Syntax and Examples come in that order, and every "~~~ corefile" example starts a
 // server.
 func TestReadme(t *testing.T) {
-	f, err := os.Open("README.md")
+	f, err := os.Open("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,21 +52,23 @@ func TestReadme(t *testing.T) {
 		t.Fatalf("found %d corefile examples, want at least 2", len(examples))
 	}
 
-	// The examples name files relative to the working directory, as CoreDNS's own READMEs do.
-	for name, src := range map[string]string{"db.example.com": "testdata/example.com.db", "db.example.net": "testdata/example.net.db"} {
+	// The examples name files relative to the working directory, as CoreDNS's own READMEs do: run them in
+	// a directory of their own that holds those files.
+	dir := t.TempDir()
+	for name, src := range map[string]string{"db.example.com": "../testdata/example.com.db", "db.example.net": "../testdata/example.net.db"} {
 		zone, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(name, zone, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), zone, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		defer os.Remove(name)
 	}
+	t.Chdir(dir)
 	port := dnsserver.Port
 	dnsserver.Port = "0"
 	defer func() { dnsserver.Port = port }()
 	for _, ex := range examples {
-		corednstest.Start(t, ex)
+		CoreDNS(t, ex)
 	}
 }
