@@ -1,4 +1,4 @@
-package srvhealth_test
+package test
 
 import (
 	"slices"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/srvhealth/srvhealth/internal/corednstest"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
@@ -32,7 +31,7 @@ func TestFailoverWithKamailio(t *testing.T) {
 	deadPort := testpeer.FreePort(t, "127.0.31.4", true)
 
 	port := func(p *testpeer.KamailioPeer) string { return strconv.Itoa(int(p.UDPTCP.Port())) }
-	zone := writeZone(t, `$ORIGIN voip.test.
+	zone := WriteFile(t, "db", `$ORIGIN voip.test.
 $TTL 300
 @         IN SOA ns.voip.test. hostmaster.voip.test. 1 7200 3600 1209600 300
 @         IN NS  ns.voip.test.
@@ -46,7 +45,7 @@ sip2      IN A   127.0.31.2
 sip3      IN A   127.0.31.4
 standby   IN A   127.0.31.3
 `)
-	s := corednstest.Start(t, `voip.test:0 {
+	s := CoreDNS(t, `voip.test:0 {
 		srvhealth {
 			interval `+interval.String()+`
 			timeout `+timeout.String()+`
@@ -56,13 +55,13 @@ standby   IN A   127.0.31.3
 		file `+zone+`
 	}`)
 	query := func() []string {
-		return srvTargets(exchange(t, "udp", s.UDP, "_sip._udp.voip.test.", dns.TypeSRV))
+		return SRVTargets(Exchange(t, "udp", s.UDP, "_sip._udp.voip.test.", dns.TypeSRV))
 	}
 	waitFor := func(what string, within time.Duration, want []string) time.Duration {
 		t.Helper()
 		start := time.Now()
 		var got []string
-		if !eventually(t, within, func() bool { got = query(); return slices.Equal(got, want) }) {
+		if !Eventually(within, func() bool { got = query(); return slices.Equal(got, want) }) {
 			t.Fatalf("%s: targets %v after %v, want %v", what, got, within, want)
 		}
 		return time.Since(start)
@@ -91,7 +90,7 @@ standby   IN A   127.0.31.3
 	p1.Stop()
 	p2.Stop()
 	waitFor("priority-10 tier dead", interval*fails+timeout+interval+slack, []string{"standby.voip.test."})
-	m := exchange(t, "tcp", s.TCP, "_sip._udp.voip.test.", dns.TypeSRV)
+	m := Exchange(t, "tcp", s.TCP, "_sip._udp.voip.test.", dns.TypeSRV)
 	for _, rr := range m.Extra {
 		if n := rr.Header().Name; n != "standby.voip.test." {
 			t.Errorf("additional section keeps %s of a dead target", rr)
@@ -107,7 +106,7 @@ func TestXMPPWithProsody(t *testing.T) {
 	p := testpeer.Prosody(t, testpeer.ProsodyConfig{Addr: "127.0.32.1", Domain: "chat.test"})
 	port := func(ap interface{ Port() uint16 }) string { return strconv.Itoa(int(ap.Port())) }
 	dead := strconv.Itoa(testpeer.FreePort(t, "127.0.32.1", false))
-	zone := writeZone(t, `$ORIGIN chat.test.
+	zone := WriteFile(t, "db", `$ORIGIN chat.test.
 $TTL 300
 @         IN SOA ns.chat.test. hostmaster.chat.test. 1 7200 3600 1209600 300
 @         IN NS  ns.chat.test.
@@ -121,7 +120,7 @@ _xmpps-client._tcp IN SRV 5 0 `+port(p.DirectTLS)+` xmpp.chat.test.
 _xmpps-client._tcp IN SRV 5 0 `+dead+` xmpp.chat.test.
 xmpp      IN A   127.0.32.1
 `)
-	s := corednstest.Start(t, `chat.test:0 {
+	s := CoreDNS(t, `chat.test:0 {
 		srvhealth {
 			interval 300ms
 			timeout 200ms
@@ -131,7 +130,7 @@ xmpp      IN A   127.0.32.1
 	}`)
 	ports := func(name string) []string {
 		var out []string
-		for _, rr := range exchange(t, "udp", s.UDP, name, dns.TypeSRV).Answer {
+		for _, rr := range Exchange(t, "udp", s.UDP, name, dns.TypeSRV).Answer {
 			out = append(out, strconv.Itoa(int(rr.(*dns.SRV).Port)))
 		}
 		slices.Sort(out)
@@ -143,7 +142,7 @@ xmpp      IN A   127.0.32.1
 		"_xmpps-client._tcp.chat.test.": port(p.DirectTLS),
 	} {
 		var got []string
-		if !eventually(t, 5*time.Second, func() bool { got = ports(name); return slices.Equal(got, []string{want}) }) {
+		if !Eventually(5*time.Second, func() bool { got = ports(name); return slices.Equal(got, []string{want}) }) {
 			t.Errorf("%s: ports %v, want only Prosody's %s", name, got, want)
 		}
 	}
