@@ -1,9 +1,7 @@
 package srvhealth_test
 
 import (
-	"bytes"
 	"io"
-	golog "log"
 	"net"
 	"net/http"
 	"strconv"
@@ -89,124 +87,6 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// TestMetricsScraped checks the srvhealth series on the prometheus plugin's endpoint after probes ran.
-func TestMetricsScraped(t *testing.T) {
-	live := tcpPeer(t, "127.0.0.1:0", false)
-	deadPort := freePort(t)
-	zone := writeZone(t, opsZone(portOf(live), deadPort))
-	metrics := "127.0.0.1:" + freePort(t)
-	s := corednstest.Start(t, `example.com:0 {
-		prometheus `+metrics+`
-		srvhealth {
-			probe _sip._tcp tcp
-			interval 100ms
-			timeout 50ms
-			fails 2
-		}
-		file `+zone+`
-	}`)
-	var last *dns.Msg
-	if !eventually(t, 10*time.Second, func() bool {
-		last = exchange(t, "udp", s.UDP, "_sip._tcp.example.com.", dns.TypeSRV)
-		return len(last.Answer) == 2
-	}) {
-		t.Fatalf("dead target never left the answer: %v", last.Answer)
-	}
-	_, body := httpGet(t, "http://"+metrics+"/metrics")
-	for _, want := range []string{
-		`coredns_srvhealth_target_up{domain="",port="` + portOf(live) + `",probe="tcp",target="live.example.com."} 1`,
-		`coredns_srvhealth_target_up{domain="",port="` + deadPort + `",probe="tcp",target="dead.example.com."} 0`,
-		`coredns_srvhealth_probes_total{probe="tcp",result="up"}`,
-		`coredns_srvhealth_probes_total{probe="tcp",result="down"}`,
-		`coredns_srvhealth_probe_duration_seconds_count{probe="tcp"}`,
-		`coredns_srvhealth_dropped_total{reason="down",server="dns://:0"}`,
-		`coredns_srvhealth_targets 2`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %s", want)
-		}
-	}
-	if t.Failed() {
-		for _, l := range strings.Split(body, "\n") {
-			if strings.Contains(l, "srvhealth") {
-				t.Log(l)
-			}
-		}
-	}
-}
-
-// TestReadyAfterWarmUp checks that ready answers 503 while the warm names' first probe round runs and 200
-// after it, although the probed server never answers (readiness must not depend on the SIP servers).
-func TestReadyAfterWarmUp(t *testing.T) {
-	hung := tcpPeer(t, "127.0.0.1:0", true)
-	zone := writeZone(t, opsZone(portOf(hung), portOf(hung)))
-	ready := "127.0.0.1:" + freePort(t)
-	start := time.Now()
-	corednstest.Start(t, `example.com:0 {
-		ready `+ready+`
-		srvhealth {
-			interval 3s
-			timeout 1500ms
-			warm _sip._tcp.example.com
-		}
-		file `+zone+`
-	}`)
-	// The SIP probe of a hung server takes the whole timeout, so for about 1.5 s the round is not done.
-	code, _ := httpGet(t, "http://"+ready+"/ready")
-	if elapsed := time.Since(start); code != http.StatusServiceUnavailable && elapsed < time.Second {
-		t.Errorf("ready answered %d %v after start, before the warm-up round could finish; want 503", code, elapsed)
-	}
-	if !eventually(t, 10*time.Second, func() bool {
-		code, _ = httpGet(t, "http://"+ready+"/ready")
-		return code == http.StatusOK
-	}) {
-		t.Fatalf("ready still %d after the warm-up round", code)
-	}
-}
-
-// TestMetadataInLog checks that srvhealth/dropped and srvhealth/policy reach a log line.
-func TestMetadataInLog(t *testing.T) {
-	live := tcpPeer(t, "127.0.0.1:0", false)
-	zone := writeZone(t, opsZone(portOf(live), freePort(t)))
-	var buf syncBuffer
-	golog.SetOutput(&buf)
-	defer golog.SetOutput(io.Discard)
-	s := corednstest.Start(t, `example.com:0 {
-		metadata
-		log . "{name} dropped={/srvhealth/dropped} policy={/srvhealth/policy}"
-		srvhealth {
-			probe _sip._tcp tcp
-			interval 100ms
-			timeout 50ms
-			fails 1
-		}
-		file `+zone+`
-	}`)
-	if !eventually(t, 10*time.Second, func() bool {
-		exchange(t, "udp", s.UDP, "_sip._tcp.example.com.", dns.TypeSRV)
-		return strings.Contains(buf.String(), "_sip._tcp.example.com. dropped=1 policy=")
-	}) {
-		t.Fatalf("no log line with dropped=1; log:\n%s", buf.String())
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestReloadLoop restarts the server 20 times the way the reload plugin does and checks that answers keep

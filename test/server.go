@@ -5,7 +5,9 @@ package test
 
 import (
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,4 +265,46 @@ func Srvhealth(t testing.TB) func(args ...string) (stdout, stderr string, code i
 		}
 		return out.String(), errb.String(), 0
 	}
+}
+
+// HTTPGet fetches url and returns the status code and body; on a transport error the code is 0 and the body
+// is the error's text.
+func HTTPGet(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// LinesWith returns the lines of text that contain sub: the part of a scrape or a log worth showing when a
+// test fails.
+func LinesWith(text, sub string) string {
+	var out []string
+	for l := range strings.Lines(text) {
+		if strings.Contains(l, sub) {
+			out = append(out, strings.TrimSuffix(l, "\n"))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// liveDeadZone is a zone for origin whose _sip._tcp service has a live target (listed twice, at priorities
+// 10 and 20) on upPort and a dead one on downPort, both at 127.0.0.1: once the dead one is probed down, the
+// answer holds two records.
+func liveDeadZone(origin, upPort, downPort string) string {
+	return strings.ReplaceAll(`$ORIGIN example.com.
+$TTL 300
+@        IN SOA ns.example.com. hostmaster.example.com. 1 7200 3600 1209600 300
+@        IN NS  ns.example.com.
+ns       IN A   127.0.0.1
+_sip._tcp IN SRV 10 50 `+upPort+` live.example.com.
+_sip._tcp IN SRV 10 50 `+downPort+` dead.example.com.
+_sip._tcp IN SRV 20 0 `+upPort+` live.example.com.
+live     IN A   127.0.0.1
+dead     IN A   127.0.0.1
+`, "example.com", origin)
 }
