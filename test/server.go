@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,6 +159,19 @@ func SettledGoroutines() int {
 // once, enough for the tcp probe; a silent one keeps them open and never writes: a hung server.
 func TCPPeer(t testing.TB, silent bool) net.Listener {
 	t.Helper()
+	return tcpPeer(t, silent, nil)
+}
+
+// CountingPeer is a live TCPPeer that also counts the connections it accepted: a record of whether
+// anything connected at all.
+func CountingPeer(t testing.TB) (net.Listener, *atomic.Int64) {
+	t.Helper()
+	var accepted atomic.Int64
+	return tcpPeer(t, false, &accepted), &accepted
+}
+
+func tcpPeer(t testing.TB, silent bool, accepted *atomic.Int64) net.Listener {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +185,9 @@ func TCPPeer(t testing.TB, silent bool) net.Listener {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			if accepted != nil {
+				accepted.Add(1)
 			}
 			if !silent {
 				c.Close()
