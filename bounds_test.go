@@ -18,6 +18,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
 // perNameNext is a backend that answers _sip._tcp.nN.<zone> SRV with the single target tN.<zone> on port,
@@ -64,14 +66,10 @@ func startedHandler(t *testing.T, corefile string, next test.Handler) *Handler {
 	return h
 }
 
+// closedPort returns a TCP port on 127.0.0.1 on which nothing listens: probes of it are refused.
 func closedPort(t *testing.T) uint16 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
+	return uint16(testpeer.FreePort(t, "127.0.0.1", false))
 }
 
 // counterValue reads a counter (testutil would need a module this go.sum does not have).

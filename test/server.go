@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/srvhealth/srvhealth/internal/corednstest"
+	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
 // CoreDNS starts a CoreDNS server from corefile and stops it when the test ends.
@@ -87,21 +89,7 @@ func Eventually(within time.Duration, f func() bool) bool {
 // FreePort returns a port on 127.0.0.1 that was free for both TCP and UDP a moment ago.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := PortOf(l.Addr())
-		pc, err := net.ListenPacket("udp", "127.0.0.1:"+port)
-		l.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return ""
+	return strconv.Itoa(testpeer.FreePort(t, "127.0.0.1", true))
 }
 
 // PortOf returns the port of a listener's address.
@@ -213,12 +201,7 @@ func tcpPeer(t testing.TB, silent bool, accepted *atomic.Int64) net.Listener {
 // ClosedPort returns a TCP port on 127.0.0.1 on which nothing listens: connections are refused.
 func ClosedPort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return PortOf(l.Addr())
+	return strconv.Itoa(testpeer.FreePort(t, "127.0.0.1", false))
 }
 
 // MetricValue returns the value of the series of metric name whose labels include every one of labels, and
