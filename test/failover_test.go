@@ -54,17 +54,10 @@ standby   IN A   127.0.31.3
 		}
 		file `+zone+`
 	}`)
-	query := func() []string {
-		return SRVTargets(Exchange(t, "udp", s.UDP, "_sip._udp.voip.test.", dns.TypeSRV))
-	}
 	waitFor := func(what string, within time.Duration, want []string) time.Duration {
 		t.Helper()
-		start := time.Now()
-		var got []string
-		if !Eventually(within, func() bool { got = query(); return slices.Equal(got, want) }) {
-			t.Fatalf("%s: targets %v after %v, want %v", what, got, within, want)
-		}
-		return time.Since(start)
+		_, took := WaitTargets(t, what, s.UDP, "_sip._udp.voip.test.", want, within)
+		return took
 	}
 
 	all := []string{"sip1.voip.test.", "sip2.voip.test.", "standby.voip.test."}

@@ -129,12 +129,7 @@ func TestKubernetes(t *testing.T) {
 	query := func() *dns.Msg { return Exchange(t, "udp", s.UDP, qname, dns.TypeSRV) }
 	waitFor := func(what string, within time.Duration, ips ...string) time.Duration {
 		t.Helper()
-		start := time.Now()
-		var m *dns.Msg
-		if !Eventually(within, func() bool { m = query(); return slices.Equal(SRVTargets(m), targets(ips...)) }) {
-			t.Fatalf("%s: targets %v after %v, want %v", what, SRVTargets(m), within, targets(ips...))
-		}
-		took := time.Since(start)
+		m, took := WaitTargets(t, what, s.UDP, qname, targets(ips...), within)
 		check(what, m, ips...)
 		return took
 	}

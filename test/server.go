@@ -86,6 +86,22 @@ func Eventually(within time.Duration, f func() bool) bool {
 	return f()
 }
 
+// WaitTargets asks addr over UDP for the SRV records of name until their targets, sorted, are want, and
+// returns the last answer and how long that took; it fails the test, naming what it waited for, when they
+// are not within `within`.
+func WaitTargets(t testing.TB, what, addr, name string, want []string, within time.Duration) (*dns.Msg, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	var m *dns.Msg
+	if !Eventually(within, func() bool {
+		m = Exchange(t, "udp", addr, name, dns.TypeSRV)
+		return slices.Equal(SRVTargets(m), want)
+	}) {
+		t.Fatalf("%s: targets %v after %v, want %v", what, SRVTargets(m), within, want)
+	}
+	return m, time.Since(start)
+}
+
 // FreePort returns a port on 127.0.0.1 that was free for both TCP and UDP a moment ago.
 func FreePort(t testing.TB) string {
 	t.Helper()
