@@ -16,8 +16,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
@@ -72,16 +71,6 @@ func closedPort(t *testing.T) uint16 {
 	return uint16(testpeer.FreePort(t, "127.0.0.1", false))
 }
 
-// counterValue reads a counter (testutil would need a module this go.sum does not have).
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
 func heapInuse() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -109,7 +98,7 @@ func TestMaxTargetsUnderFlood(t *testing.T) {
 		max_targets `+strconv.Itoa(maxTargets)+`
 	}`, perNameNext(port))
 
-	overflow0 := counterValue(t, overflowCount)
+	overflow0 := testutil.ToFloat64(overflowCount)
 	heap0 := heapInuse()
 	start := time.Now()
 	stop := start.Add(deadline)
@@ -149,7 +138,7 @@ func TestMaxTargetsUnderFlood(t *testing.T) {
 	if m := maxLen.Load(); m > maxTargets {
 		t.Errorf("monitor held %d targets at some point, above max_targets %d", m, maxTargets)
 	}
-	if got, want := counterValue(t, overflowCount)-overflow0, float64(queries-maxTargets); got != want {
+	if got, want := testutil.ToFloat64(overflowCount)-overflow0, float64(queries-maxTargets); got != want {
 		t.Errorf("overflow counted %v times, want %v (every distinct target past max_targets)", got, want)
 	}
 	// A target past the bound is served unfiltered.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/srvhealth/srvhealth/health"
@@ -77,37 +76,12 @@ func TestEventsMetrics(t *testing.T) {
 	}
 }
 
-// gathered returns the values of a metric's series in the default registry, keyed by the value of label.
-func gathered(t *testing.T, name, label string) map[string]float64 {
-	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			key := ""
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label {
-					key = lp.GetValue()
-				}
-			}
-			out[key] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	return out
-}
-
 // TestTargetsGaugeAcrossBlocks runs two server blocks: coredns_srvhealth_targets counts the targets of
 // both, including one that stays unknown (its address is outside the block's scope, so it is never
 // probed and never changes state). It used to be set by whichever block last saw a state change, to that
 // block's count alone.
 func TestTargetsGaugeAcrossBlocks(t *testing.T) {
-	targetsNow := func() float64 { return gathered(t, "coredns_srvhealth_targets", "")[""] }
+	targetsNow := func() float64 { return testutil.ToFloat64(targetCount) }
 	before := targetsNow()
 	port := closedPort(t)
 	a := startedHandler(t, `srvhealth a.gauge.test {
@@ -148,13 +122,13 @@ func TestOverflowCountsTargets(t *testing.T) {
 	h := startedHandler(t, `srvhealth overflow.test {
 		max_targets 1
 	}`, perNameNext(closedPort(t)))
-	before := counterValue(t, overflowCount)
+	before := testutil.ToFloat64(overflowCount)
 	serve(t, h, "_sip._tcp.n1.overflow.test.", dns.TypeSRV, false)
 	for range 10 {
 		serve(t, h, "_sip._tcp.n2.overflow.test.", dns.TypeSRV, false)
 	}
 	serve(t, h, "_sip._tcp.n3.overflow.test.", dns.TypeSRV, false)
-	if got := counterValue(t, overflowCount) - before; got != 2 {
+	if got := testutil.ToFloat64(overflowCount) - before; got != 2 {
 		t.Errorf("overflow_total grew by %v for two refused targets, want 2", got)
 	}
 }
@@ -169,15 +143,14 @@ func TestCertExpirySharedByMethods(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.1")
 	ev.ProbeDone(tlsKey, a, probe.Result{Up: true, CertNotAfter: expiry})
 	ev.ProbeDone(sipKey, a, probe.Result{Up: true, CertNotAfter: expiry})
-	series := func() map[string]float64 {
-		return gathered(t, "coredns_srvhealth_tls_cert_expiry_timestamp_seconds", "target")
-	}
 	ev.Forgotten(tlsKey)
-	if got, ok := series()["shared.example.com."]; !ok || got != float64(expiry.Unix()) {
-		t.Errorf("forgetting the tls probe's key left the series at %v (present %v), want %d for sip-tls", got, ok, expiry.Unix())
+	// A series that is gone reads 0 here (WithLabelValues makes it anew), which fails the check as well.
+	if got := testutil.ToFloat64(certExpiry.WithLabelValues("shared.example.com.", "5061", "example.com")); got != float64(expiry.Unix()) {
+		t.Errorf("forgetting the tls probe's key left the series at %v, want %d for sip-tls", got, expiry.Unix())
 	}
 	ev.Forgotten(sipKey)
-	if _, ok := series()["shared.example.com."]; ok {
+	// DeleteLabelValues reports whether there was a series to delete.
+	if certExpiry.DeleteLabelValues("shared.example.com.", "5061", "example.com") {
 		t.Error("series left after the last key using it was forgotten")
 	}
 }

@@ -59,7 +59,7 @@ var (
 
 	// targetCount is read from the monitors when scraped: every server block's monitor counts, and so
 	// does every target it holds, probed or not.
-	_ = promauto.NewGaugeFunc(prometheus.GaugeOpts{
+	targetCount = promauto.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "targets",
