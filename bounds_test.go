@@ -18,7 +18,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/srvhealth/srvhealth/internal/testpeer"
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 )
 
 // perNameNext is a backend that answers _sip._tcp.nN.<zone> SRV with the single target tN.<zone> on port,
@@ -68,7 +68,7 @@ func startedHandler(t *testing.T, corefile string, next test.Handler) *Handler {
 // closedPort returns a TCP port on 127.0.0.1 on which nothing listens: probes of it are refused.
 func closedPort(t *testing.T) uint16 {
 	t.Helper()
-	return uint16(testpeer.FreePort(t, "127.0.0.1", false))
+	return fakepeer.ClosedPort(t).Port()
 }
 
 func heapInuse() uint64 {

@@ -107,7 +107,7 @@ func TestSignedOnlineFilteredThroughValidatingResolver(t *testing.T) {
 	const zone = "signed-online.test."
 	key := zonekey.New(t, zone, 257)
 	live := TCPPeer(t, false)
-	db := WriteFile(t, "db", strings.Join(sipZone(zone, PortOf(live.Addr()), ClosedPort(t)), "\n")+"\n")
+	db := WriteFile(t, "db", strings.Join(sipZone(zone, live, ClosedPort(t)), "\n")+"\n")
 	s := CoreDNS(t, zone+`:0 {
 		`+srvhealthBlock+`
 		cache 30
@@ -176,7 +176,7 @@ func TestPreSignedServedWholeAndValid(t *testing.T) {
 	const zone = "presigned.test."
 	key := zonekey.New(t, zone, 257)
 	live := TCPPeer(t, false)
-	db := WriteFile(t, "db", presign(t, key, sipZone(zone, PortOf(live.Addr()), ClosedPort(t))...))
+	db := WriteFile(t, "db", presign(t, key, sipZone(zone, live, ClosedPort(t))...))
 	s := CoreDNS(t, zone+`:0 {
 		`+srvhealthBlock+`
 		file `+db+`
@@ -232,8 +232,8 @@ func TestCacheHitsReordered(t *testing.T) {
 		zone + " 300 IN SOA ns." + zone + " hostmaster." + zone + " 1 7200 3600 1209600 300",
 		zone + " 300 IN NS ns." + zone,
 		"ns." + zone + " 300 IN A 127.0.0.1",
-		"_sip._tcp." + zone + " 300 IN SRV 10 70 " + PortOf(a.Addr()) + " a." + zone,
-		"_sip._tcp." + zone + " 300 IN SRV 10 30 " + PortOf(b.Addr()) + " b." + zone,
+		"_sip._tcp." + zone + " 300 IN SRV 10 70 " + a + " a." + zone,
+		"_sip._tcp." + zone + " 300 IN SRV 10 30 " + b + " b." + zone,
 		"a." + zone + " 300 IN A 127.0.0.1",
 		"b." + zone + " 300 IN A 127.0.0.1",
 	}, "\n")+"\n")

@@ -15,7 +15,7 @@ import (
 // TestMetadataInLog checks that srvhealth/dropped and srvhealth/policy reach a log line.
 func TestMetadataInLog(t *testing.T) {
 	live := TCPPeer(t, false)
-	zone := WriteFile(t, "db", liveDeadZone("example.com", PortOf(live.Addr()), ClosedPort(t)))
+	zone := WriteFile(t, "db", liveDeadZone("example.com", live, ClosedPort(t)))
 	var buf syncBuffer
 	golog.SetOutput(&buf)
 	defer golog.SetOutput(io.Discard)

@@ -12,7 +12,7 @@ import (
 func TestMetricsScraped(t *testing.T) {
 	live := TCPPeer(t, false)
 	deadPort := ClosedPort(t)
-	zone := WriteFile(t, "db", liveDeadZone("example.com", PortOf(live.Addr()), deadPort))
+	zone := WriteFile(t, "db", liveDeadZone("example.com", live, deadPort))
 	metrics := "127.0.0.1:" + FreePort(t)
 	s := CoreDNS(t, `example.com:0 {
 		prometheus `+metrics+`
@@ -33,7 +33,7 @@ func TestMetricsScraped(t *testing.T) {
 	}
 	_, body := HTTPGet(t, "http://"+metrics+"/metrics")
 	for _, want := range []string{
-		`coredns_srvhealth_target_up{domain="",port="` + PortOf(live.Addr()) + `",probe="tcp",target="live.example.com."} 1`,
+		`coredns_srvhealth_target_up{domain="",port="` + live + `",probe="tcp",target="live.example.com."} 1`,
 		`coredns_srvhealth_target_up{domain="",port="` + deadPort + `",probe="tcp",target="dead.example.com."} 0`,
 		`coredns_srvhealth_probes_total{probe="tcp",result="up"}`,
 		`coredns_srvhealth_probes_total{probe="tcp",result="down"}`,

@@ -9,7 +9,7 @@ import (
 // TestReadyAfterWarmUp checks that ready answers 503 while the warm names' first probe round runs and 200
 // after it, although the probed server never answers (readiness must not depend on the SIP servers).
 func TestReadyAfterWarmUp(t *testing.T) {
-	hung := PortOf(TCPPeer(t, true).Addr())
+	hung := TCPPeer(t, true)
 	zone := WriteFile(t, "db", liveDeadZone("example.com", hung, hung))
 	ready := "127.0.0.1:" + FreePort(t)
 	start := time.Now()

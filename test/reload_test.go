@@ -25,7 +25,7 @@ import (
 func TestReload(t *testing.T) {
 	const zone = "reload.test."
 	live := TCPPeer(t, false)
-	db := WriteFile(t, "db", liveDeadZone("reload.test", PortOf(live.Addr()), ClosedPort(t)))
+	db := WriteFile(t, "db", liveDeadZone("reload.test", live, ClosedPort(t)))
 	port := FreePort(t)
 	metrics := "127.0.0.1:" + FreePort(t)
 	corefile := func(i int) string {

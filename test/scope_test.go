@@ -63,9 +63,9 @@ func TestProbeScopeNeverContactsOutOfScope(t *testing.T) {
 	quiet, quietConns := CountingPeer(t)     // must never see a connection
 	control, controlConns := CountingPeer(t) // the scope that allows loopback probes this one
 	backend := scopeBackend(t, map[string][2]string{
-		"a": {"out-a", PortOf(quiet.Addr())},   // targets outside a.hard-scope.test
-		"b": {"b", PortOf(quiet.Addr())},       // targets inside b.hard-scope.test
-		"c": {"out-c", PortOf(control.Addr())}, // outside c.hard-scope.test, but scope lists 127.0.0.0/8
+		"a": {"out-a", quiet},   // targets outside a.hard-scope.test
+		"b": {"b", quiet},       // targets inside b.hard-scope.test
+		"c": {"out-c", control}, // outside c.hard-scope.test, but scope lists 127.0.0.0/8
 	})
 	front := func(zone, scope string) (udp string) {
 		return CoreDNS(t, zone+`:0 {

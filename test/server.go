@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/srvhealth/srvhealth/internal/corednstest"
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
 
@@ -108,12 +109,6 @@ func FreePort(t testing.TB) string {
 	return strconv.Itoa(testpeer.FreePort(t, "127.0.0.1", true))
 }
 
-// PortOf returns the port of a listener's address.
-func PortOf(a net.Addr) string {
-	_, port, _ := net.SplitHostPort(a.String())
-	return port
-}
-
 // MetricSeries returns the values of the series of a metric in the process's default registry (where
 // both srvhealth's collectors and the prometheus plugin live), keyed by the value of label; counters of
 // the same label value are summed.
@@ -159,66 +154,32 @@ func SettledGoroutines() int {
 	return n
 }
 
-// TCPPeer accepts TCP connections on 127.0.0.1 until the test ends. A live one closes each connection at
-// once, enough for the tcp probe; a silent one keeps them open and never writes: a hung server.
-func TCPPeer(t testing.TB, silent bool) net.Listener {
+// TCPPeer runs a TCP server on 127.0.0.1 until the test ends and returns its port. A live one closes each
+// connection at once, enough for the tcp probe; a silent one holds them and never writes: a hung server.
+func TCPPeer(t testing.TB, silent bool) string {
 	t.Helper()
-	return tcpPeer(t, silent, nil)
+	var handle func(net.Conn)
+	if silent {
+		handle = fakepeer.Silent
+	}
+	return portString(fakepeer.TCP(t, handle))
 }
 
 // CountingPeer is a live TCPPeer that also counts the connections it accepted: a record of whether
 // anything connected at all.
-func CountingPeer(t testing.TB) (net.Listener, *atomic.Int64) {
+func CountingPeer(t testing.TB) (port string, accepted *atomic.Int64) {
 	t.Helper()
-	var accepted atomic.Int64
-	return tcpPeer(t, false, &accepted), &accepted
-}
-
-func tcpPeer(t testing.TB, silent bool, accepted *atomic.Int64) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if accepted != nil {
-				accepted.Add(1)
-			}
-			if !silent {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return l
+	accepted = new(atomic.Int64)
+	return portString(fakepeer.TCP(t, func(net.Conn) { accepted.Add(1) })), accepted
 }
 
 // ClosedPort returns a TCP port on 127.0.0.1 on which nothing listens: connections are refused.
 func ClosedPort(t testing.TB) string {
 	t.Helper()
-	return strconv.Itoa(testpeer.FreePort(t, "127.0.0.1", false))
+	return portString(fakepeer.ClosedPort(t))
 }
+
+func portString(ap netip.AddrPort) string { return strconv.Itoa(int(ap.Port())) }
 
 // MetricValue returns the value of the series of metric name whose labels include every one of labels, and
 // whether there is one (counters and gauges).

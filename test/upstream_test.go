@@ -38,7 +38,7 @@ live IN A 127.0.0.1
 dead IN A 127.0.0.1
 xn--bcher-kva IN A 127.0.0.1
 xn--mnchen-3ya IN A 127.0.0.1
-`, PortOf(live.Addr()), deadPort)
+`, live, deadPort)
 	s := CoreDNS(t, `odd-hard.test:0 {
 		srvhealth {
 			probe _sip._udp none
