@@ -70,6 +70,13 @@ func sipAnswer(r *dns.Msg) *dns.Msg {
 	return m
 }
 
+// bareSIPAnswer is sipAnswer without the additional section, as a backend that sends no glue answers.
+func bareSIPAnswer(r *dns.Msg) *dns.Msg {
+	m := sipAnswer(r)
+	m.Extra = nil
+	return m
+}
+
 // upstream returns a next plugin that answers every query with answer(r).
 func upstream(answer func(r *dns.Msg) *dns.Msg) test.Handler {
 	return test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
@@ -219,14 +226,9 @@ func TestDrop(t *testing.T) {
 }
 
 func TestAddsKnownAddressesWhenBackendSentNone(t *testing.T) {
-	bare := func(r *dns.Msg) *dns.Msg {
-		m := sipAnswer(r)
-		m.Extra = nil
-		return m
-	}
 	st := map[string]health.Status{"sip1.example.com.": {State: health.Up, Resolved: true,
 		Up: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}}}
-	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(bare))
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(bareSIPAnswer))
 	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
 	want := []string{"sip1.example.com. 192.0.2.1", "sip1.example.com. 2001:db8::1"}
 	if e := extraNames(m); !slices.Equal(e, want) {
@@ -630,13 +632,8 @@ func TestUnavailableTTLNeverRaised(t *testing.T) {
 // TestNoAddressesInventedForCNAME: a CNAME target that is served (cname keep) gets no address records at
 // its own name; the addresses the monitor knows belong to the name the alias points to.
 func TestNoAddressesInventedForCNAME(t *testing.T) {
-	bare := func(r *dns.Msg) *dns.Msg {
-		m := sipAnswer(r)
-		m.Extra = nil
-		return m
-	}
 	st := map[string]health.Status{"sip1.example.com.": cname, "sip2.example.com.": up}
-	h := newTestHandler(t, "srvhealth example.com {\ncname keep\n}", &fakeView{status: st}, upstream(bare))
+	h := newTestHandler(t, "srvhealth example.com {\ncname keep\n}", &fakeView{status: st}, upstream(bareSIPAnswer))
 	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
 	if got := targets(m); !slices.Contains(got, "sip1.example.com.") {
 		t.Fatalf("targets %v, want the CNAME target kept", got)
@@ -695,14 +692,9 @@ func TestDrainOutOfScope(t *testing.T) {
 // TestAddedGlueTTLNeverRaised: an address srvhealth adds to the additional section lives no longer than
 // the address record it was resolved from.
 func TestAddedGlueTTLNeverRaised(t *testing.T) {
-	bare := func(r *dns.Msg) *dns.Msg {
-		m := sipAnswer(r)
-		m.Extra = nil
-		return m
-	}
 	st := map[string]health.Status{"sip1.example.com.": {State: health.Up, Resolved: true, AddrTTL: 3,
 		Up: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}}
-	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(bare))
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, upstream(bareSIPAnswer))
 	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
 	if len(m.Extra) != 1 || m.Extra[0].Header().Ttl != 3 {
 		t.Errorf("additional %v, want sip1's address with its own TTL 3, not the answer's 30", m.Extra)
