@@ -140,3 +140,31 @@ func TestPreSignedReorderedAndCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlineSignedAllUp: with every target up the signed answer keeps all its records and its upstream
+// signature, reordered and with TTLs capped, and it still verifies.
+func TestOnlineSignedAllUp(t *testing.T) {
+	signer, k := onlineSigner(t, "example.com.", upstream(sipAnswer))
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{}, signer)
+	h.signer = &signer
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+	if got := targets(m); len(got) != 3 {
+		t.Fatalf("targets %v, want all 3", got)
+	}
+	var srvs []dns.RR
+	var sig *dns.RRSIG
+	for _, rr := range m.Answer {
+		switch rr := rr.(type) {
+		case *dns.SRV:
+			srvs = append(srvs, rr)
+		case *dns.RRSIG:
+			sig = rr
+		}
+		if rr.Header().Ttl > 30 {
+			t.Errorf("%s TTL %d, want at most max_ttl 30", dns.TypeToString[rr.Header().Rrtype], rr.Header().Ttl)
+		}
+	}
+	if sig == nil || sig.Verify(k, srvs) != nil {
+		t.Errorf("the signature %v does not verify over the answer", sig)
+	}
+}

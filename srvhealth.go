@@ -5,6 +5,7 @@ package srvhealth
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,13 +173,17 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 	}
 	if signed {
 		if opt := req.IsEdns0(); opt != nil && opt.Do() {
-			if h.signer != nil {
+			js := h.judge(srvs, svc)
+			// Signing anew is only needed when records go; an answer that keeps them all is reordered
+			// and TTL-capped, which its signatures allow, whoever made them.
+			drops := slices.ContainsFunc(js, func(j judged) bool { return j.reason != Keep })
+			if drops && h.signer != nil {
 				if out, o, ok := h.resign(ctx, *h.signer, req, res, svc); ok {
 					return out, o
 				}
 			}
-			o.signed = true
-			return h.reorderSigned(res, srvs, svc), o
+			o.signed = drops // signed elsewhere: records that should go had to stay
+			return h.reorderSigned(res, srvs, js), o
 		}
 	}
 
@@ -221,12 +226,11 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 	return res, o
 }
 
-// reorderSigned serves an RRset signed elsewhere whole: a subset of it would fail validation, but its
-// order is free (RFC 4034 §6.3) and its TTL may be lowered (a validator takes the lesser of the TTL and the
-// RRSIG's original TTL, RFC 4035 §5.3.3), so it is reordered and its TTL capped as if every record were
-// served. Its targets are still registered, so they are probed for the answers that can be filtered.
-func (h *Handler) reorderSigned(res *dns.Msg, srvs []*dns.SRV, svc *Service) *dns.Msg {
-	js := h.judge(srvs, svc)
+// reorderSigned serves a signed RRset whole: one signed elsewhere, a subset of which would fail
+// validation, or one that keeps every record anyway. Its order is free (RFC 4034 §6.3) and its TTL may be
+// lowered (a validator takes the lesser of the TTL and the RRSIG's original TTL, RFC 4035 §5.3.3), so it is
+// reordered and its TTL capped as if every record were served; js are its records, judged.
+func (h *Handler) reorderSigned(res *dns.Msg, srvs []*dns.SRV, js []judged) *dns.Msg {
 	for i := range js {
 		js[i].served = true
 	}

@@ -69,15 +69,43 @@ type Addresses struct {
 // hash, an atomic load and a map lookup, with no lock and no allocation: it is asked for every A and AAAA
 // query under the zones when filter_addresses is on.
 func (m *Monitor) Addresses(target string) (Addresses, bool) {
-	es := m.table.named(target)
-	if len(es) == 0 {
+	ne := m.table.named(target)
+	if ne == nil {
 		return Addresses{}, false
 	}
+	// Worked out once per change of the target's snapshots, not once per query: an A or AAAA query for a
+	// target then costs a comparison of pointers.
+	if mm := ne.memo.Load(); mm != nil && sameSnapshots(ne.es, mm.snaps) {
+		return mm.a, true
+	}
+	snaps := make([]*snapshot, len(ne.es))
+	for i, e := range ne.es {
+		snaps[i] = e.snap.Load()
+	}
+	a := addresses(ne.es, snaps)
+	ne.memo.Store(&addrMemo{snaps: snaps, a: a})
+	return a, true
+}
+
+func sameSnapshots(es []*entry, snaps []*snapshot) bool {
+	for i, e := range es {
+		if e.snap.Load() != snaps[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// addresses works out what the snapshots snaps of the entries es say of the target's addresses.
+func addresses(es []*entry, snaps []*snapshot) Addresses {
 	var a Addresses
 	var all, up, down []netip.Addr
-	for _, e := range es {
-		s := e.snap.Load()
+	for i, e := range es {
+		s := snaps[i]
 		all = append(all, s.res.Addrs...)
+		if u := s.status.Until; !u.IsZero() && (a.Until.IsZero() || u.Before(a.Until)) {
+			a.Until = u
+		}
 		if e.key.Method.Kind == probe.KindNone {
 			continue // "no check" is no evidence that an address is alive
 		}
@@ -89,9 +117,6 @@ func (m *Monitor) Addresses(target string) (Addresses, bool) {
 				up = append(up, st.addr)
 			}
 		}
-		if u := s.status.Until; !u.IsZero() && (a.Until.IsZero() || u.Before(a.Until)) {
-			a.Until = u
-		}
 	}
 	slices.SortFunc(all, netip.Addr.Compare)
 	for _, addr := range slices.Compact(all) {
@@ -101,5 +126,5 @@ func (m *Monitor) Addresses(target string) (Addresses, bool) {
 			a.Live = append(a.Live, addr)
 		}
 	}
-	return a, true
+	return a
 }

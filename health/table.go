@@ -25,7 +25,7 @@ type shard struct {
 	m  atomic.Pointer[map[Key]*entry]
 	// names indexes m by target name, for the questions asked by name (the addresses of a target); a key's
 	// shard depends on its target only, so all the keys of a name are in one shard. Replaced with m.
-	names atomic.Pointer[map[string][]*entry]
+	names atomic.Pointer[map[string]*nameEntry]
 	// refused holds the keys refused at MaxTargets, with when they were last observed (as entry.seen);
 	// guarded by mu.
 	refused map[Key]int64
@@ -36,7 +36,7 @@ func newTable() *table {
 	for i := range t.shards {
 		m := map[Key]*entry{}
 		t.shards[i].m.Store(&m)
-		names := map[string][]*entry{}
+		names := map[string]*nameEntry{}
 		t.shards[i].names.Store(&names)
 	}
 	return t
@@ -51,8 +51,21 @@ func (t *table) shardOf(target string) *shard {
 // get returns the entry of k, or nil.
 func (t *table) get(k Key) *entry { return (*t.shard(k).m.Load())[k] }
 
-// named returns the entries of the keys with target name; shared, do not modify.
-func (t *table) named(target string) []*entry { return (*t.shardOf(target).names.Load())[target] }
+// named returns the entries of the keys with target name, or nil.
+func (t *table) named(target string) *nameEntry { return (*t.shardOf(target).names.Load())[target] }
+
+// nameEntry is the entries of one target name, with what was last worked out from their snapshots.
+type nameEntry struct {
+	es   []*entry // replaced with the shard's map, never modified
+	memo atomic.Pointer[addrMemo]
+}
+
+// addrMemo is an Addresses worked out from the snapshots snaps of a nameEntry's entries, in order: it holds
+// while each entry still has that snapshot.
+type addrMemo struct {
+	snaps []*snapshot
+	a     Addresses
+}
 
 // insert adds e under k; the caller holds s.mu.
 func (s *shard) insert(k Key, e *entry) {
@@ -64,11 +77,15 @@ func (s *shard) insert(k Key, e *entry) {
 	m[k] = e
 	s.m.Store(&m)
 	oldNames := *s.names.Load()
-	names := make(map[string][]*entry, len(oldNames)+1)
-	for n, es := range oldNames {
-		names[n] = es
+	names := make(map[string]*nameEntry, len(oldNames)+1)
+	for n, ne := range oldNames {
+		names[n] = ne
 	}
-	names[k.Target] = append(oldNames[k.Target][:len(oldNames[k.Target]):len(oldNames[k.Target])], e)
+	var es []*entry
+	if ne := oldNames[k.Target]; ne != nil {
+		es = ne.es
+	}
+	names[k.Target] = &nameEntry{es: append(es[:len(es):len(es)], e)}
 	s.names.Store(&names)
 }
 
@@ -88,11 +105,16 @@ func (s *shard) removeIf(drop func(*entry) bool) []*entry {
 		return nil
 	}
 	m := make(map[Key]*entry, len(old)-len(gone))
-	names := map[string][]*entry{}
+	names := map[string]*nameEntry{}
 	for k, e := range old {
 		if !e.gone.Load() {
 			m[k] = e
-			names[k.Target] = append(names[k.Target], e)
+			ne := names[k.Target]
+			if ne == nil {
+				ne = &nameEntry{}
+				names[k.Target] = ne
+			}
+			ne.es = append(ne.es, e)
 		}
 	}
 	s.m.Store(&m)
