@@ -425,18 +425,20 @@ func TestPassThrough(t *testing.T) {
 	}
 }
 
-func TestOutOfScopeTargetServedUnfiltered(t *testing.T) {
-	foreign := func(r *dns.Msg) *dns.Msg {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		m.Answer = []dns.RR{
-			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip.provider.net."),
-			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip1.example.com."),
-		}
-		return m
+// foreignAnswer has a target out of the probe scope (not under example.com) beside one in it.
+func foreignAnswer(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Answer = []dns.RR{
+		test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip.provider.net."),
+		test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip1.example.com."),
 	}
+	return m
+}
+
+func TestOutOfScopeTargetServedUnfiltered(t *testing.T) {
 	v := &fakeView{status: map[string]health.Status{"sip.provider.net.": down, "sip1.example.com.": down}}
-	h := newTestHandler(t, "srvhealth example.com", v, upstream(foreign))
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(foreignAnswer))
 	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
 	if got := targets(m); !slices.Equal(got, []string{"sip.provider.net."}) {
 		t.Errorf("targets = %v, want the out-of-scope target served and the in-scope down one dropped", got)
@@ -674,16 +676,7 @@ func TestDrain(t *testing.T) {
 
 // TestDrainOutOfScope: a drain holds for a target that is never probed.
 func TestDrainOutOfScope(t *testing.T) {
-	foreign := func(r *dns.Msg) *dns.Msg {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		m.Answer = []dns.RR{
-			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip.provider.net."),
-			test.SRV("_sip._tcp.example.com. 300 IN SRV 10 50 5060 sip1.example.com."),
-		}
-		return m
-	}
-	h := newTestHandler(t, "srvhealth example.com {\ndrain sip.provider.net\n}", &fakeView{}, upstream(foreign))
+	h := newTestHandler(t, "srvhealth example.com {\ndrain sip.provider.net\n}", &fakeView{}, upstream(foreignAnswer))
 	if got := targets(serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)); !slices.Equal(got, []string{"sip1.example.com."}) {
 		t.Errorf("targets %v, want the drained out-of-scope target gone", got)
 	}
