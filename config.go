@@ -135,13 +135,16 @@ func scopeFunc(s Scope) func(netip.Addr) bool {
 	if len(s.Prefixes) == 0 {
 		return nil
 	}
-	return func(a netip.Addr) bool {
-		a = a.Unmap()
-		for _, p := range s.Prefixes {
-			if p.Contains(a) {
-				return true
-			}
+	return func(a netip.Addr) bool { return inPrefixes(s.Prefixes, a) }
+}
+
+// inPrefixes reports whether a, IPv4-mapped or not, is inside one of prefixes.
+func inPrefixes(prefixes []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
 		}
-		return false
 	}
+	return false
 }

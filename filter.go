@@ -270,14 +270,5 @@ func addedBefore(js []judged, target string) bool {
 // isDownAddr reports whether ip (4 or 16 bytes, as miekg/dns holds it) is one of st's down addresses.
 func isDownAddr(st health.Status, ip []byte) bool {
 	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return false
-	}
-	a = a.Unmap()
-	for _, d := range st.Down {
-		if d.Unmap() == a {
-			return true
-		}
-	}
-	return false
+	return ok && downAddr(st.Down, a.Unmap())
 }

@@ -102,16 +102,7 @@ func allowed(allow []netip.Prefix, addr net.Addr) bool {
 		return false
 	}
 	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range allow {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return ok && inPrefixes(allow, a)
 }
 
 // allStatus reports every target of the block's monitor, sorted by target, port and probe.
