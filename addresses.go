@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
 
@@ -112,7 +111,7 @@ func (h *Handler) rewriteAddresses(ctx context.Context, req, res *dns.Msg, st he
 		// NODATA: the other family has a live address. RFC 2308 §2.2: the zone's SOA in authority.
 		res.Ns = nil
 		res.Extra = onlyOPT(res.Extra)
-		ask := chainResolver{next: func() plugin.Handler { return h.Next }}.query
+		ask := h.chain().query
 		if soa := h.soa.get(ctx, q.Name, now, ask); soa != nil {
 			res.Ns = []dns.RR{negativeSOA(soa, c.ttl)}
 		}

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/miekg/dns"
 
@@ -245,7 +244,7 @@ func (s *srvSets) resolve(ctx context.Context, h *Handler, name string, svc *Ser
 	defer set.due.Store(h.now().Add(h.cfg.Interval).UnixNano())
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	m, err := chainResolver{next: func() plugin.Handler { return h.Next }}.query(ctx, name, dns.TypeSRV)
+	m, err := h.chain().query(ctx, name, dns.TypeSRV)
 	if err != nil || m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
 		return
 	}

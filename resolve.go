@@ -25,6 +25,13 @@ type chainResolver struct {
 	ev   *events // nil: failures are neither counted nor logged
 }
 
+// chain returns a resolver asking the plugins after h, for the queries srvhealth makes of its own (the
+// SOA of a negative answer, the SRV names behind NAPTR records, the status, the warm names). Failures are
+// not counted or logged: those of the monitor's resolutions are (it builds its resolver with events).
+func (h *Handler) chain() chainResolver {
+	return chainResolver{next: func() plugin.Handler { return h.Next }}
+}
+
 // Resolve resolves name to its A and AAAA addresses, asking for both at once so that an upstream that
 // drops one type costs the other nothing. One type failing does not throw the other away: a target whose
 // upstream drops AAAA is probed on its IPv4 addresses. Only when no address is known and a lookup failed

@@ -301,7 +301,7 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 		res.Answer = replaceSRVs(res.Answer, nil, signed)
 		res.Ns = nil
 		res.Extra = onlyOPT(res.Extra)
-		ask := chainResolver{next: func() plugin.Handler { return h.Next }}.query
+		ask := h.chain().query
 		if soa := h.soa.get(ctx, parentOfService(req.Question[0].Name), h.now(), ask); soa != nil {
 			res.Ns = []dns.RR{negativeSOA(soa, ttl)}
 		}

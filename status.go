@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
@@ -127,7 +126,7 @@ func (h *Handler) allStatus() [][]string {
 func (h *Handler) serviceStatus(ctx context.Context, name string, svc *Service) [][]string {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	res, err := chainResolver{next: func() plugin.Handler { return h.Next }}.query(ctx, name, dns.TypeSRV)
+	res, err := h.chain().query(ctx, name, dns.TypeSRV)
 	if err != nil {
 		return [][]string{{"error=" + err.Error()}}
 	}

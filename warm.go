@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
@@ -56,7 +55,7 @@ func (w *warmer) stop() {
 // run registers the warm names' targets and waits for the monitor to settle them. A name that fails to
 // resolve is tried again, a little later each time; one with no SRV records has nothing to wait for.
 func (w *warmer) run(ctx context.Context) {
-	r := chainResolver{next: func() plugin.Handler { return w.h.Next }}
+	r := w.h.chain()
 	retry := 50 * time.Millisecond
 	for {
 		keys, complete := w.observe(ctx, r)
