@@ -140,18 +140,28 @@ func normalize(r Resolution) Resolution {
 	return r
 }
 
-// pickAddrs returns the addresses of sorted to probe: the first max of those in scope.
+// pickAddrs returns the addresses of sorted to probe: at most max of those in scope, the lowest of each
+// family, shared evenly between IPv4 and IPv6 (IPv4 takes the odd one) and the share a family cannot use
+// given to the other. Every IPv4 address sorts before every IPv6 one, so taking the first max would leave
+// the IPv6 addresses of a target with max IPv4 ones unprobed, counted as up, and served however dead.
 func pickAddrs(sorted []netip.Addr, scope func(netip.Addr) bool, max int) []netip.Addr {
-	var out []netip.Addr
+	var v4, v6 []netip.Addr
 	for _, a := range sorted {
-		if len(out) == max {
-			break
+		if scope != nil && !scope(a) {
+			continue
 		}
-		if scope == nil || scope(a) {
-			out = append(out, a)
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
 		}
 	}
-	return out
+	n4 := min(len(v4), max-min(len(v6), max/2))
+	n6 := min(len(v6), max-n4)
+	if n4+n6 == 0 {
+		return nil
+	}
+	return append(v4[:n4:n4], v6[:n6]...)
 }
 
 // round is what one round of a target found.

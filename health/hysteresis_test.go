@@ -211,3 +211,38 @@ func TestPickAddrs(t *testing.T) {
 		t.Errorf("nothing in scope: %v", got)
 	}
 }
+
+// TestPickAddrsBothFamilies: a target with four IPv4 addresses and one IPv6 address has its IPv6 address
+// probed too (issue 20 item 5: every IPv4 address sorts first, and the first four left ::1 unprobed, counted
+// as up and kept in answers however dead); a family that cannot fill its half leaves it to the other.
+func TestPickAddrsBothFamilies(t *testing.T) {
+	v4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}) }
+	v6 := func(i int) netip.Addr { return netip.AddrFrom16([16]byte{15: byte(i)}) }
+	for _, tc := range []struct {
+		name      string
+		in        []netip.Addr
+		max       int
+		wantV4, n int
+	}{
+		{"4 v4 + 1 v6", []netip.Addr{v4(1), v4(2), v4(3), v4(4), v6(1)}, 4, 3, 4},
+		{"6 v4 + 6 v6", []netip.Addr{v4(1), v4(2), v4(3), v4(4), v4(5), v4(6), v6(1), v6(2), v6(3), v6(4), v6(5), v6(6)}, 4, 2, 4},
+		{"1 v4 + 5 v6", []netip.Addr{v4(1), v6(1), v6(2), v6(3), v6(4), v6(5)}, 4, 1, 4},
+		{"6 v4 only", []netip.Addr{v4(1), v4(2), v4(3), v4(4), v4(5), v4(6)}, 4, 4, 4},
+		{"max 1", []netip.Addr{v4(1), v6(1)}, 1, 1, 1},
+		{"max 3", []netip.Addr{v4(1), v4(2), v6(1), v6(2)}, 3, 2, 3},
+	} {
+		got := pickAddrs(tc.in, nil, tc.max)
+		n4 := 0
+		for _, a := range got {
+			if a.Is4() {
+				n4++
+			}
+		}
+		if len(got) != tc.n || n4 != tc.wantV4 || !slices.IsSortedFunc(got, netip.Addr.Compare) {
+			t.Errorf("%s: picked %v, want %d addresses, %d of them IPv4, sorted", tc.name, got, tc.n, tc.wantV4)
+		}
+		if tc.n > tc.wantV4 && !slices.Contains(got, v6(1)) {
+			t.Errorf("%s: lowest IPv6 address not probed: %v", tc.name, got)
+		}
+	}
+}
