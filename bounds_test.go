@@ -81,8 +81,8 @@ func heapInuse() uint64 {
 
 // TestMaxTargetsUnderFlood sends 100,000 SRV queries, each for a name with a target of its own, from
 // several goroutines through a real Monitor with max_targets 1000: the table must never hold more than
-// that, every refused target must be counted as overflow (and served unfiltered), and memory must stay
-// bounded.
+// that, every refused target must be counted as overflow (and served unfiltered): a name seen once never
+// evicts another (it would cost a resolution and a probe round), and memory must stay bounded.
 func TestMaxTargetsUnderFlood(t *testing.T) {
 	const (
 		queries    = 100_000
@@ -98,7 +98,7 @@ func TestMaxTargetsUnderFlood(t *testing.T) {
 		max_targets `+strconv.Itoa(maxTargets)+`
 	}`, perNameNext(port))
 
-	overflow0 := testutil.ToFloat64(overflowCount)
+	overflow0, evicted0 := testutil.ToFloat64(overflowCount), testutil.ToFloat64(evictedCount)
 	heap0 := heapInuse()
 	start := time.Now()
 	stop := start.Add(deadline)
@@ -138,8 +138,14 @@ func TestMaxTargetsUnderFlood(t *testing.T) {
 	if m := maxLen.Load(); m > maxTargets {
 		t.Errorf("monitor held %d targets at some point, above max_targets %d", m, maxTargets)
 	}
-	if got, want := testutil.ToFloat64(overflowCount)-overflow0, float64(queries-maxTargets); got != want {
-		t.Errorf("overflow counted %v times, want %v (every distinct target past max_targets)", got, want)
+	// The doorkeeper's false positives (about 3%) let some in, each in place of a name seen once; every
+	// other target past the bound is refused and counted.
+	overflowed, evicted := testutil.ToFloat64(overflowCount)-overflow0, testutil.ToFloat64(evictedCount)-evicted0
+	if got, want := overflowed+evicted, float64(queries-maxTargets); got != want {
+		t.Errorf("overflow %v + evicted %v = %v, want %v (every distinct target past max_targets)", overflowed, evicted, got, want)
+	}
+	if evicted > 0.06*float64(queries) {
+		t.Errorf("%v names seen once evicted others, want under 6%%", evicted)
 	}
 	// A target past the bound is served unfiltered.
 	m := serve(t, h, "_sip._tcp.n999999999.flood.bounds.test.", dns.TypeSRV, false)
@@ -281,6 +287,7 @@ func TestProbesInFlightBounded(t *testing.T) {
 		timeout 1s
 		fails 1
 		max_in_flight `+strconv.Itoa(inFlight)+`
+		max_per_server 1000
 	}`, perNameNext(uint16(hung.port)))
 
 	for i := range targetsN {

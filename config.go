@@ -77,6 +77,9 @@ type Config struct {
 	Probe probe.Options
 	// MaxInFlight bounds the probes in flight at once; the targets already down may use a quarter.
 	MaxInFlight int
+	// MaxPerServer bounds the probes of one server (address and port) per interval; targets seen once
+	// may use a quarter.
+	MaxPerServer int
 }
 
 // The defaults, as documented in the README; the monitor's are the health package's own.
@@ -87,6 +90,7 @@ const (
 	defaultRises      = health.DefaultRises
 	defaultMaxTargets = health.DefaultMaxTargets
 	defaultInFlight   = health.DefaultMaxInFlight
+	defaultPerServer  = health.DefaultMaxPerServer
 	defaultExpire     = health.DefaultExpire
 	defaultMaxTTL     = 30 * time.Second
 	defaultMinTTL     = 5 * time.Second
@@ -112,7 +116,8 @@ func newConfig(zones []string) *Config {
 		MaxTargets: defaultMaxTargets,
 		Expire:     defaultExpire,
 
-		MaxInFlight: defaultInFlight,
+		MaxInFlight:  defaultInFlight,
+		MaxPerServer: defaultPerServer,
 	}
 	for _, l := range defaultServices {
 		m, _ := probe.ForService(l, "") // every default service has a natural probe

@@ -182,6 +182,13 @@ func (l *logLimiter) forget(key string) {
 
 func (e *events) Overflow(health.Key) { overflowCount.Inc() }
 
+func (e *events) Evicted(health.Key) { evictedCount.Inc() }
+
+// Deferred counts a probe not run because its server had had max_per_server probes this interval.
+func (e *events) Deferred(k health.Key, _ netip.Addr) {
+	probeCount.WithLabelValues(k.Method.String(), "deferred").Inc()
+}
+
 func stateName(s health.State) string {
 	switch s {
 	case health.Up:

@@ -116,13 +116,18 @@ func TestTargetsGaugeAcrossBlocks(t *testing.T) {
 	}
 }
 
-// TestOverflowCountsTargets asks ten times for a target refused at max_targets: overflow_total counts the
-// target once, not every query that named it.
+// TestOverflowCountsTargets asks ten times for a target refused at max_targets (the table holds a target
+// clients keep asking for, which a new one never displaces): overflow_total counts the target once, not
+// every query that named it.
 func TestOverflowCountsTargets(t *testing.T) {
 	h := startedHandler(t, `srvhealth overflow.test {
+		interval 100ms
+		timeout 50ms
 		max_targets 1
 	}`, perNameNext(closedPort(t)))
 	before := testutil.ToFloat64(overflowCount)
+	serve(t, h, "_sip._tcp.n1.overflow.test.", dns.TypeSRV, false)
+	time.Sleep(60 * time.Millisecond) // a second sighting in a later window: n1 is kept
 	serve(t, h, "_sip._tcp.n1.overflow.test.", dns.TypeSRV, false)
 	for range 10 {
 		serve(t, h, "_sip._tcp.n2.overflow.test.", dns.TypeSRV, false)

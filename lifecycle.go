@@ -18,14 +18,15 @@ func newHandler(cfg *Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now}
 	ev := &events{zones: cfg.Zones}
 	h.monitor = health.New(health.Config{
-		Interval:    cfg.Interval,
-		Timeout:     cfg.Timeout,
-		Fails:       cfg.Fails,
-		Rises:       cfg.Rises,
-		Expire:      cfg.Expire,
-		MaxTargets:  cfg.MaxTargets,
-		MaxInFlight: cfg.MaxInFlight,
-		Scope:       scopeFunc(cfg.Scope),
+		Interval:     cfg.Interval,
+		Timeout:      cfg.Timeout,
+		Fails:        cfg.Fails,
+		Rises:        cfg.Rises,
+		Expire:       cfg.Expire,
+		MaxTargets:   cfg.MaxTargets,
+		MaxInFlight:  cfg.MaxInFlight,
+		MaxPerServer: cfg.MaxPerServer,
+		Scope:        scopeFunc(cfg.Scope),
 	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {
 		return probe.New(m, opts)
 	}, ev)

@@ -46,7 +46,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "probes_total",
-		Help:      "Counter of probes, by probe and result (up, down).",
+		Help:      "Counter of probes, by probe and result (up, down, deferred: not run, its server had had max_per_server probes this interval).",
 	}, []string{"probe", "result"})
 
 	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -70,7 +70,14 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "overflow_total",
-		Help:      "Counter of targets refused because the table was at max_targets, and so served unfiltered.",
+		Help:      "Counter of targets refused because the table was at max_targets with nothing it may evict, and so served unfiltered.",
+	})
+
+	evictedCount = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "evicted_total",
+		Help:      "Counter of targets evicted at max_targets to make room for a new one: seen in one answer only, or with no address in scope.",
 	})
 
 	resolveFailures = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -178,7 +178,7 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 		case "expire":
 			cfg.Expire = d
 		}
-	case "fails", "rises", "max_targets", "max_in_flight":
+	case "fails", "rises", "max_targets", "max_in_flight", "max_per_server":
 		if err := want(1, "a positive integer"); err != nil {
 			return err
 		}
@@ -195,6 +195,8 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			cfg.MaxTargets = n
 		case "max_in_flight":
 			cfg.MaxInFlight = n
+		case "max_per_server":
+			cfg.MaxPerServer = n
 		}
 	case "all_down":
 		if len(args) != 1 && len(args) != 2 {

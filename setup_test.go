@@ -235,6 +235,21 @@ func TestProbeOptionsSIPFailCodes(t *testing.T) {
 	}
 }
 
+func TestMaxPerServerProperty(t *testing.T) {
+	if got := mustParse(t, "srvhealth example.com").MaxPerServer; got != health.DefaultMaxPerServer {
+		t.Errorf("default max_per_server %d, want %d", got, health.DefaultMaxPerServer)
+	}
+	if got := mustParse(t, "srvhealth example.com {\n max_per_server 4\n}").MaxPerServer; got != 4 {
+		t.Errorf("max_per_server 4 parsed as %d", got)
+	}
+	for _, bad := range []string{"0", "-1", "many", ""} {
+		if _, err := parse(caddy.NewTestController("dns", "srvhealth example.com {\n max_per_server "+bad+"\n}")); err == nil ||
+			!strings.Contains(err.Error(), "max_per_server") {
+			t.Errorf("max_per_server %q: error %v, want one naming max_per_server", bad, err)
+		}
+	}
+}
+
 func TestMaxInFlightProperty(t *testing.T) {
 	if got := mustParse(t, "srvhealth example.com").MaxInFlight; got != health.DefaultMaxInFlight {
 		t.Errorf("default max_in_flight %d, want %d", got, health.DefaultMaxInFlight)

@@ -96,9 +96,16 @@ type Config struct {
 	MaxTargets  int           // the table never holds more targets; default 10000
 	MaxInFlight int           // probes in flight at once; default 1024, a quarter of them for down targets
 	// MaxAddrs bounds the addresses probed per target and round; default 4. They are the lowest in-scope
-	// addresses in sorted order, so that the same ones are probed every round whatever order the backend
-	// answers in; the others are listed as unknown in Status.Up and do not count for the target's state.
+	// addresses of each family in sorted order, half of them IPv4 and half IPv6 where both are there, so
+	// that the same ones are probed every round whatever order the backend answers in and a dead family is
+	// never served for want of a probe; the others are listed as unknown in Status.Up and do not count for
+	// the target's state.
 	MaxAddrs int
+	// MaxPerServer bounds the probes started against one server (address and port) per Interval, whatever
+	// the number of targets and domains that point at it; default 16. Targets seen in one answer only may
+	// use a quarter of them, so a flood of names aimed at one server never crowds out the targets clients
+	// keep asking for. A probe past the bound is deferred: it is not run and says nothing about the target.
+	MaxPerServer int
 	// Scope reports whether an address may be contacted; nil allows every address. An address outside it
 	// is never probed, and a target none of whose addresses is in scope stays Unknown (served unfiltered),
 	// so whoever controls a zone cannot point the server's probes at arbitrary hosts.
@@ -107,14 +114,15 @@ type Config struct {
 
 // The defaults of Config.
 const (
-	DefaultInterval    = 10 * time.Second
-	DefaultTimeout     = 2 * time.Second
-	DefaultFails       = 3
-	DefaultRises       = 2
-	DefaultExpire      = 10 * time.Minute
-	DefaultMaxTargets  = 10000
-	DefaultMaxInFlight = 1024
-	DefaultMaxAddrs    = 4
+	DefaultInterval     = 10 * time.Second
+	DefaultTimeout      = 2 * time.Second
+	DefaultFails        = 3
+	DefaultRises        = 2
+	DefaultExpire       = 10 * time.Minute
+	DefaultMaxTargets   = 10000
+	DefaultMaxInFlight  = 1024
+	DefaultMaxAddrs     = 4
+	DefaultMaxPerServer = 16
 )
 
 // withDefaults returns c with every zero (or negative) field set to its default.
@@ -142,6 +150,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAddrs <= 0 {
 		c.MaxAddrs = DefaultMaxAddrs
+	}
+	if c.MaxPerServer <= 0 {
+		c.MaxPerServer = DefaultMaxPerServer
 	}
 	return c
 }

@@ -132,7 +132,7 @@ func factory(p probe.Prober) func(probe.Method) (probe.Prober, error) {
 
 // event is one call of Events, in the order they came.
 type event struct {
-	kind     string // probe, state, resolved, forgotten, overflow
+	kind     string // probe, state, resolved, forgotten, overflow, evicted, deferred
 	key      Key
 	addr     netip.Addr
 	up       bool
@@ -161,6 +161,8 @@ func (r *recorder) StateChanged(k Key, from, to State, reason string) {
 func (r *recorder) Resolved(k Key, res Resolution) { r.add(event{kind: "resolved", key: k, res: res}) }
 func (r *recorder) Forgotten(k Key)                { r.add(event{kind: "forgotten", key: k}) }
 func (r *recorder) Overflow(k Key)                 { r.add(event{kind: "overflow", key: k}) }
+func (r *recorder) Evicted(k Key)                  { r.add(event{kind: "evicted", key: k}) }
+func (r *recorder) Deferred(k Key, a netip.Addr)   { r.add(event{kind: "deferred", key: k, addr: a}) }
 
 // events returns the events of kind for k (any key if k is zero).
 func (r *recorder) events(kind string, k Key) []event {

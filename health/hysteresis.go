@@ -171,6 +171,7 @@ type round struct {
 	resolved bool           // false: the resolver failed and the previous resolution stands
 	probed   []netip.Addr   // sorted
 	results  []probe.Result // one per probed address
+	deferred []bool         // one per probed address: not run (its server's budget was spent), no evidence
 	why      string         // why nothing was probed although there were addresses (e.g. no prober)
 }
 
@@ -190,11 +191,15 @@ func advance(c *Config, old *snapshot, r round) (*snapshot, string) {
 
 	ns.addrs = make([]addrState, len(r.probed))
 	for i, a := range r.probed {
-		h := addrHealth{}
+		prev := addrState{addr: a}
 		if j, ok := slices.BinarySearchFunc(old.addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) }); ok {
-			h = old.addrs[j].h
+			prev = old.addrs[j]
 		}
-		ns.addrs[i] = addrState{addr: a, h: h.next(r.results[i].Up, c.Fails, c.Rises), last: r.results[i]}
+		if i < len(r.deferred) && r.deferred[i] {
+			ns.addrs[i] = prev // a probe not run says nothing: the address stays as it was
+			continue
+		}
+		ns.addrs[i] = addrState{addr: a, h: prev.h.next(r.results[i].Up, c.Fails, c.Rises), last: r.results[i]}
 	}
 	ns.status.State = targetState(ns.addrs)
 	ns.since = old.since
@@ -235,7 +240,7 @@ func changeReason(ns *snapshot, r round) string {
 	switch ns.status.State {
 	case Down:
 		for i, a := range r.probed {
-			if !r.results[i].Up {
+			if !r.results[i].Up && (i >= len(r.deferred) || !r.deferred[i]) {
 				add(a, r.results[i], "failed")
 			}
 		}

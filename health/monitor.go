@@ -30,10 +30,17 @@ type Events interface {
 	// Forgotten reports a key that left the process-wide registry: no Monitor watches it any more
 	// (expired, or the last Monitor that knew it stopped), so its metric series can go.
 	Forgotten(k Key)
-	// Overflow reports a key refused because the table is at MaxTargets; the key is not monitored. A key
-	// is reported once until it goes unobserved for Expire, like a monitored one, as long as no more than
-	// MaxTargets refused keys are remembered at once; past that every refusal is reported.
+	// Overflow reports a key refused because the table is at MaxTargets and holds nothing it may evict;
+	// the key is not monitored. A key is reported once until it goes unobserved for Expire, like a
+	// monitored one, as long as no more than MaxTargets refused keys are remembered at once; past that
+	// every refusal is reported.
 	Overflow(k Key)
+	// Evicted reports a key that left the table to make room for a new one: it had been seen in one
+	// answer only, or its addresses all lie outside the scope. Forgotten follows if no Monitor holds it.
+	Evicted(k Key)
+	// Deferred reports a probe of one address that was not run because its server (address and port) had
+	// had MaxPerServer probes this interval; it says nothing about the target.
+	Deferred(k Key, addr netip.Addr)
 }
 
 type nopEvents struct{}
@@ -43,11 +50,24 @@ func (nopEvents) StateChanged(Key, State, State, string)  {}
 func (nopEvents) Resolved(Key, Resolution)                {}
 func (nopEvents) Forgotten(Key)                           {}
 func (nopEvents) Overflow(Key)                            {}
+func (nopEvents) Evicted(Key)                             {}
+func (nopEvents) Deferred(Key, netip.Addr)                {}
 
 // seenGranularity is how stale an entry's last-seen time may get before Observe writes it again (or an
-// eighth of Expire, if less): expiry works in minutes, and not rewriting the same cache line on every query
-// keeps Observe cheap when many cores answer for the same target.
+// eighth of Expire or half the Interval, if less): expiry works in minutes, and not rewriting the same
+// cache line on every query keeps Observe cheap when many cores answer for the same target. It is also the
+// unit in which sightings are counted for admission: a key seen in two such windows is one clients keep
+// asking for.
 const seenGranularity = time.Second
+
+// keptHits is the number of windows of seenGranularity in which a key must be seen before it counts as one
+// clients keep asking for, which names seen once can never displace from the table.
+const keptHits = 2
+
+// maxIdleShift bounds the back-off of a target nobody asks for: its rounds come Interval << idle apart,
+// idle counting the rounds in a row it went unobserved, up to Expire. A name seen once then costs
+// log2(Expire/Interval)+1 rounds before it expires (7 with the defaults), not Expire/Interval (60).
+const maxIdleShift = 16
 
 // entry is one monitored target of one Monitor.
 type entry struct {
@@ -60,11 +80,41 @@ type entry struct {
 	seen atomic.Int64             // last Observe, in nanoseconds since the Monitor's epoch
 	gone atomic.Bool              // removed from the table; the scheduler drops it
 
-	due        time.Time // when its next round starts; owned by the scheduler goroutine
-	running    bool      // a round of it runs; owned by the scheduler goroutine
-	class      class     // the budget its running round counts against; owned by the scheduler goroutine
-	resolvedAt time.Time // when the target was last resolved; owned by the goroutine running its round
+	// Admission: what decides whether the entry may be evicted for a new key.
+	hits   atomic.Uint32 // windows of seenGranularity in which the key was seen; keptHits or more: kept
+	pinned bool          // named by the operator (warm) or known from before a reload: kept; set at insert
+	named  bool          // named by the operator (warm): probed every interval, asked for or not
+	oos    atomic.Bool   // resolved, and every address lies outside the scope: nothing to probe, evictable
+	queued atomic.Bool   // in the Monitor's eviction queue
+	idling atomic.Bool   // its rounds are backing off for want of observation; a sighting brings them back
+	waking atomic.Bool   // a sighting asked the scheduler to bring its next round forward
+
+	// Owned by the scheduler goroutine.
+	due      time.Time // when its next round starts
+	prevDue  time.Time // when its previous round was due
+	running  bool      // a round of it runs
+	class    class     // the budget its running round counts against
+	index    int       // its place in the scheduler's heap; -1 when not in it
+	idle     int       // rounds in a row placed with no sighting since the previous one
+	seenMark int64     // seen when its last round was placed
+
+	// Owned by the goroutine running its round.
+	resolvedAt  time.Time // when the target was last resolved
+	nextResolve time.Time // when it must be resolved again; zero: at its next round
+	unchanged   int       // resolutions in a row that found what the one before found
+	resolveErrs int       // resolutions in a row that failed
+
+	// report orders the round's events before Forgotten: a round reports under it only while the entry is
+	// in the table, and whoever removes the entry takes it once before reporting Forgotten.
+	reporting sync.Mutex
 }
+
+// kept reports whether e is a target clients keep asking for (or the operator named), which a new key
+// never displaces.
+func (e *entry) kept() bool { return e.pinned || e.hits.Load() >= keptHits }
+
+// evictable reports whether a new key may take e's place.
+func (e *entry) evictable() bool { return !e.gone.Load() && (e.oos.Load() || !e.kept()) }
 
 // class is the budget a round runs on. Targets already down are out of the answers: probing them late
 // only delays their return. Targets that are up or unknown are in the answers, and a late probe of one that
@@ -104,13 +154,22 @@ type Monitor struct {
 	ev        Events
 
 	table      *table
+	servers    serverBudget
+	door       *doorkeeper
 	n          atomic.Int64 // entries in the table
 	nRefused   atomic.Int64 // keys in the shards' refused sets
 	epoch      time.Time
 	touchEvery int64 // nanoseconds; see seenGranularity
 
-	mu       sync.Mutex // guards pending, probers and launched
+	// evictQ holds, oldest first, the entries that may be evicted to make room: each entry is queued when
+	// it is inserted (unless kept from the start) and when its addresses turn out to lie outside the
+	// scope; one that became kept is dropped when it comes up. Guarded by evictMu.
+	evictMu sync.Mutex
+	evictQ  []*entry
+
+	mu       sync.Mutex // guards pending, woken, probers and launched
 	pending  []*entry   // new or finished entries for the scheduler to (re)place
+	woken    []*entry   // idle entries seen again, whose next round the scheduler brings forward
 	probers  map[probe.Method]proberOrErr
 	launched bool          // the scheduler goroutine was started
 	wake     chan struct{} // capacity 1: pending has something
@@ -153,8 +212,10 @@ func New(cfg Config, r Resolver, newProber func(probe.Method) (probe.Prober, err
 		newProber:  newProber,
 		ev:         ev,
 		table:      newTable(),
+		servers:    serverBudget{limit: cfg.MaxPerServer, every: cfg.Interval},
+		door:       newDoorkeeper(cfg.MaxTargets),
 		epoch:      now,
-		touchEvery: int64(min(seenGranularity, cfg.Expire/8)),
+		touchEvery: int64(min(seenGranularity, cfg.Expire/8, cfg.Interval/2)),
 		probers:    map[probe.Method]proberOrErr{},
 		wake:       make(chan struct{}, 1),
 		sem:        make(chan struct{}, cfg.MaxInFlight),
@@ -231,43 +292,66 @@ func (m *Monitor) stop(discard bool) {
 	})
 }
 
-// Observe registers k, seen in an answer for the service domain domain, or refreshes it. The probes of k
-// use k.Domain when it is set, and otherwise the domain of k's first Observe. It never blocks
-// on probes or the network: a known key costs a map lookup and at most one atomic store; a new one a short
-// locked insert. At MaxTargets a new key is refused (Events.Overflow) and not monitored.
+// Observe registers k, named by the operator for the service domain domain (the warm list), or refreshes
+// it. Such a key is kept: a new key never evicts it. The probes of k use k.Domain when it is set, and
+// otherwise the domain of k's first Observe. It never blocks on probes or the network.
 func (m *Monitor) Observe(k Key, domain string) {
 	now := int64(time.Since(m.epoch))
 	if e := m.table.get(k); e != nil {
-		e.touch(now, m.touchEvery)
+		m.touch(e, now)
 		return
 	}
-	m.observeNew(k, domain, now)
+	m.observeNew(k, domain, now, true)
 }
 
-func (e *entry) touch(now, every int64) {
-	if now-e.seen.Load() > every {
-		e.seen.Store(now)
+// touch records a sighting of e at now. The last-seen time is written at most once per touchEvery, and
+// each such write counts a hit; an idle entry seen again has its next round brought forward.
+func (m *Monitor) touch(e *entry, now int64) {
+	if now-e.seen.Load() <= m.touchEvery {
+		return
+	}
+	e.seen.Store(now)
+	e.hits.Add(1)
+	if e.idling.Load() && e.waking.CompareAndSwap(false, true) {
+		m.mu.Lock()
+		m.woken = append(m.woken, e)
+		m.mu.Unlock()
+		m.signal()
 	}
 }
 
-func (m *Monitor) observeNew(k Key, domain string, now int64) {
+// observeNew inserts k, seen in an answer (named false) or named by the operator. At MaxTargets a key
+// seen before evicts the oldest entry a new key may displace (one seen once, or one with no address in
+// scope); a key seen for the first time, or one with nothing to evict, is refused (Events.Overflow) and
+// not monitored.
+func (m *Monitor) observeNew(k Key, domain string, now int64, named bool) {
 	s := m.table.shard(k)
-	s.mu.Lock()
-	if m.stopped.Load() {
-		s.mu.Unlock()
-		return
-	}
-	if e := (*s.m.Load())[k]; e != nil {
-		s.mu.Unlock()
-		e.touch(now, m.touchEvery)
-		return
-	}
-	if !m.reserve() {
+	if !m.admit(k) {
+		s.mu.Lock()
+		if e := (*s.m.Load())[k]; e != nil || m.stopped.Load() {
+			s.mu.Unlock()
+			if e != nil {
+				m.touch(e, now)
+			}
+			return
+		}
 		first := m.refuse(s, k, now)
 		s.mu.Unlock()
 		if first {
 			m.ev.Overflow(k)
 		}
+		return
+	}
+	s.mu.Lock()
+	if m.stopped.Load() {
+		s.mu.Unlock()
+		m.n.Add(-1)
+		return
+	}
+	if e := (*s.m.Load())[k]; e != nil {
+		s.mu.Unlock()
+		m.n.Add(-1)
+		m.touch(e, now)
 		return
 	}
 	if _, ok := s.refused[k]; ok {
@@ -277,19 +361,110 @@ func (m *Monitor) observeNew(k Key, domain string, now int64) {
 	if k.Domain != "" {
 		domain = k.Domain
 	}
-	e := &entry{key: k, domain: domain, host: strings.TrimSuffix(k.Target, ".")}
+	e := &entry{key: k, domain: domain, host: strings.TrimSuffix(k.Target, "."), index: -1}
 	e.seen.Store(now)
+	e.hits.Store(1)
 	e.rec = reg.acquire(k)
+	kept := named
 	if last := e.rec.last.Load(); last != nil {
 		e.snap.Store(last)
+		kept = true // known from before a reload, or to another server block
 	} else {
 		e.snap.Store(unprobed)
 	}
+	e.pinned, e.named = kept, named
 	s.insert(k, e)
 	s.mu.Unlock()
+	if !kept {
+		m.queueEvictable(e)
+	}
 	m.enqueue(e)
 	if m.started.Load() {
 		m.launch()
+	}
+}
+
+// admit takes a place in the table for the new key k and reports whether it got one. At MaxTargets, k
+// takes the place of an evictable entry only if it was refused before (the doorkeeper): a name seen once
+// costs a bit in a filter and nothing else, while a target that clients ask for again gets in at its
+// second sighting. A place another new key takes between the eviction and the reservation is evicted for
+// again.
+func (m *Monitor) admit(k Key) bool {
+	if m.reserve() {
+		return true
+	}
+	if !m.door.seen(k) {
+		return false
+	}
+	for !m.reserve() {
+		if !m.evictOne() {
+			return false
+		}
+	}
+	return true
+}
+
+// queueEvictable puts e at the back of the eviction queue, unless it is there already. The queue holds
+// entries that left or became kept until they come up; it is compacted when it grows past twice the table.
+func (m *Monitor) queueEvictable(e *entry) {
+	if !e.queued.CompareAndSwap(false, true) {
+		return
+	}
+	m.evictMu.Lock()
+	defer m.evictMu.Unlock()
+	m.evictQ = append(m.evictQ, e)
+	if len(m.evictQ) > 2*m.cfg.MaxTargets+64 {
+		q := m.evictQ[:0]
+		for _, x := range m.evictQ {
+			if x.evictable() {
+				q = append(q, x)
+			} else {
+				x.queued.Store(false)
+			}
+		}
+		clear(m.evictQ[len(q):])
+		m.evictQ = q
+	}
+}
+
+// evictOne removes the oldest evictable entry from the table and reports whether there was one.
+func (m *Monitor) evictOne() bool {
+	for {
+		m.evictMu.Lock()
+		if len(m.evictQ) == 0 {
+			m.evictMu.Unlock()
+			return false
+		}
+		e := m.evictQ[0]
+		m.evictQ[0] = nil
+		m.evictQ = m.evictQ[1:]
+		m.evictMu.Unlock()
+		e.queued.Store(false)
+		if !e.evictable() {
+			continue
+		}
+		gone := m.table.shard(e.key).removeIf(func(x *entry) bool { return x == e && x.evictable() })
+		if len(gone) == 0 {
+			continue // expired, kept or removed meanwhile
+		}
+		m.n.Add(-1)
+		m.ev.Evicted(e.key)
+		m.retire(gone)
+		return true
+	}
+}
+
+// retire hands the entries just removed from the table back to the registry and reports Forgotten for
+// the keys that left it. It first waits out any round of theirs that is reporting: a round reports only
+// while its entry is in the table, so nothing about a forgotten key is reported after Forgotten, and its
+// metric series stay gone.
+func (m *Monitor) retire(gone []*entry) {
+	for _, e := range gone {
+		e.reporting.Lock()
+		e.reporting.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+	}
+	for _, k := range reg.expire(gone) {
+		m.ev.Forgotten(k)
 	}
 }
 
@@ -334,13 +509,15 @@ func (m *Monitor) lookup(k Key) (Status, bool) {
 	return e.snap.Load().status, true
 }
 
-// Check is Observe followed by lookup with one table lookup: the query path's call for each target.
+// Check registers k, seen in an answer for the service domain domain, or refreshes it, and returns its
+// state: the query path's call for each target, with one table lookup. A new key is admitted as seen once:
+// it may be evicted for another until it is seen again in a later window of seenGranularity.
 func (m *Monitor) Check(k Key, domain string) (Status, bool) {
 	if e := m.table.get(k); e != nil {
-		e.touch(int64(time.Since(m.epoch)), m.touchEvery)
+		m.touch(e, int64(time.Since(m.epoch)))
 		return e.snap.Load().status, true
 	}
-	m.observeNew(k, domain, int64(time.Since(m.epoch)))
+	m.observeNew(k, domain, int64(time.Since(m.epoch)), false)
 	return m.lookup(k)
 }
 
@@ -403,24 +580,37 @@ func (m *Monitor) enqueue(e *entry) {
 	m.mu.Lock()
 	m.pending = append(m.pending, e)
 	m.mu.Unlock()
+	m.signal()
+}
+
+// signal wakes the scheduler without blocking.
+func (m *Monitor) signal() {
 	select {
 	case m.wake <- struct{}{}:
 	default:
 	}
 }
 
-// dueHeap orders entries by their next round.
+// dueHeap orders entries by their next round, and keeps each entry's index for heap.Fix.
 type dueHeap []*entry
 
 func (h dueHeap) Len() int           { return len(h) }
 func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*entry)) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *dueHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
 func (h *dueHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
+	e.index = -1
 	return e
 }
 
@@ -445,9 +635,21 @@ func (m *Monitor) schedule() {
 	for {
 		now := time.Now()
 		m.mu.Lock()
-		pending := m.pending
-		m.pending = nil
+		pending, woken := m.pending, m.woken
+		m.pending, m.woken = nil, nil
 		m.mu.Unlock()
+		for _, e := range woken {
+			e.waking.Store(false)
+			// An idle entry seen again has its next round one interval after its previous one, or now.
+			soon := e.prevDue.Add(m.cfg.Interval)
+			if soon.Before(now) {
+				soon = now
+			}
+			if e.index >= 0 && e.due.After(soon) {
+				e.due = soon
+				heap.Fix(&q, e.index)
+			}
+		}
 		for _, e := range pending {
 			if e.running {
 				e.running = false
@@ -500,16 +702,21 @@ func (m *Monitor) schedule() {
 
 // place sets the start of e's next round. A new entry starts at a random offset within one interval, or,
 // when it adopted a state another Monitor probed recently, one interval after that probe. A finished
-// entry runs one interval after its last start, or at once if its round took longer than that.
+// entry runs one interval after its last start, or at once if its round took longer than that; one that
+// nobody asked for since its previous round was placed backs off, doubling the wait each time up to Expire,
+// until a sighting brings it back (touch).
 func (m *Monitor) place(e *entry, now time.Time) {
 	iv := m.cfg.Interval
+	seen := e.seen.Load()
 	if e.due.IsZero() {
+		e.seenMark = seen
 		s := e.snap.Load()
 		if next := s.status.Checked.Add(iv); !s.status.Checked.IsZero() && next.After(now) && next.Before(now.Add(iv)) {
-			e.due = next
+			e.due, e.prevDue = next, next
 			return
 		}
 		e.due = now.Add(time.Duration(m.rng.Int64N(int64(iv))))
+		e.prevDue = e.due
 		if s == unprobed {
 			// Until a target is probed it counts as up; tell the query path when that can change.
 			ns := *s
@@ -518,7 +725,15 @@ func (m *Monitor) place(e *entry, now time.Time) {
 		}
 		return
 	}
-	e.due = e.due.Add(iv)
+	if seen > e.seenMark || e.named {
+		e.idle = 0
+	} else if e.idle < maxIdleShift {
+		e.idle++
+	}
+	e.seenMark = seen
+	e.idling.Store(e.idle > 0)
+	e.prevDue = e.due
+	e.due = e.due.Add(min(iv<<e.idle, max(iv, m.cfg.Expire)))
 	if e.due.Before(now) {
 		e.due = now
 	}
@@ -542,6 +757,7 @@ func (m *Monitor) sweep(now time.Time) {
 		}
 	}
 	m.n.Add(-int64(len(gone)))
+	m.servers.sweep(now)
 	if m.nRefused.Load() > 0 {
 		for i := range m.table.shards {
 			s := &m.table.shards[i]
@@ -555,9 +771,8 @@ func (m *Monitor) sweep(now time.Time) {
 			s.mu.Unlock()
 		}
 	}
-	forgotten := reg.expire(gone)
-	forgotten = append(forgotten, reg.sweep(now.Add(-m.cfg.Expire))...)
-	for _, k := range forgotten {
+	m.retire(gone)
+	for _, k := range reg.sweep(now.Add(-m.cfg.Expire)) {
 		m.ev.Forgotten(k)
 	}
 }
@@ -581,29 +796,51 @@ func (m *Monitor) prober(method probe.Method) (probe.Prober, error) {
 	return p.p, p.err
 }
 
-// resolveEvery is how long a healthy target's resolution is reused before it is resolved again. Resolving
-// is two queries through the plugin chain per round, a fifth of the monitor's CPU at 10,000 targets, and a
-// target's records change far less often than its health; a target that is not wholly up, or is a CNAME,
-// is resolved on every round, so a fixed zone takes it back at once.
+// resolveEvery is how long a healthy target's resolution is reused at the least before it is resolved
+// again, whatever its records' TTL. Resolving is two queries through the plugin chain per round, a fifth
+// of the monitor's CPU at 10,000 targets, and a target's records change far less often than its health.
 const resolveEvery = 30 * time.Second
 
 var errNotDue = errors.New("resolution not due")
 
-// needsResolve reports whether a round starting at now must resolve the target again.
-func needsResolve(old *snapshot, resolvedAt, now time.Time, interval time.Duration) bool {
-	st := old.status
-	return !st.Resolved || st.State != Up || st.CNAME || len(st.Down) > 0 || now.Sub(resolvedAt) >= max(resolveEvery, interval)
+// resolveBackoff bounds the back-off of a target that is not wholly up (down, a CNAME, an address down,
+// no address in scope) and whose resolution keeps finding the same: Interval << resolveBackoff, 8
+// intervals (80 s with the defaults), or the records' TTL if that is longer.
+const resolveBackoff = 3
+
+// resolveAfter returns how long the resolution of a target whose round ended in st, with address records
+// of TTL ttl and unchanged resolutions in a row finding the same, holds before the target is resolved
+// again. Nothing learnt is resolved again before its TTL (as a resolver would cache it), within [Interval,
+// Expire]. A healthy target waits resolveEvery at the least. Any other waits one interval after a change and
+// then backs off, so a dead or out-of-scope target that an outsider showed the server once costs two
+// queries per 8 intervals at most rather than per interval, and a fixed zone is taken back within the
+// longer of its TTL and 8 intervals.
+func resolveAfter(c *Config, st Status, ttl uint32, unchanged int) time.Duration {
+	d := time.Duration(ttl) * time.Second
+	if st.State == Up && !st.CNAME && len(st.Down) == 0 {
+		d = max(d, resolveEvery)
+	} else {
+		d = max(d, c.Interval<<min(unchanged, resolveBackoff))
+	}
+	return min(max(d, c.Interval), max(c.Expire, c.Interval))
 }
 
-// round resolves e's target, probes its addresses, publishes the new snapshot and reports what happened.
-// A round cut short by Stop publishes nothing: a cancelled probe says nothing about the target.
+// retryAfter returns how long a target whose resolution failed errs times in a row waits before the next
+// try: one interval, doubling up to 8.
+func retryAfter(c *Config, errs int) time.Duration {
+	return c.Interval << min(max(errs-1, 0), resolveBackoff)
+}
+
+// round resolves e's target when its resolution is due, probes its addresses, publishes the new snapshot
+// and reports what happened. A round cut short by Stop publishes nothing: a cancelled probe says nothing
+// about the target.
 func (m *Monitor) round(e *entry, c class) {
 	start := time.Now()
 	old := e.snap.Load()
 
 	var res Resolution
 	err := errNotDue
-	if needsResolve(old, e.resolvedAt, start, m.cfg.Interval) {
+	if !start.Before(e.nextResolve) {
 		rctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
 		res, err = m.resolver.Resolve(rctx, e.key.Target)
 		cancel()
@@ -612,6 +849,10 @@ func (m *Monitor) round(e *entry, c class) {
 		}
 		if err == nil {
 			e.resolvedAt = start
+			e.resolveErrs = 0
+		} else {
+			e.resolveErrs++
+			e.nextResolve = start.Add(retryAfter(&m.cfg, e.resolveErrs))
 		}
 	}
 	r := round{start: start, resolved: err == nil}
@@ -630,68 +871,96 @@ func (m *Monitor) round(e *entry, c class) {
 			r.probed, r.why = nil, "no prober for "+e.key.Method.String()+": "+perr.Error()
 		}
 	}
-	r.results = m.probeAll(p, e, c, r.probed)
+	r.results, r.deferred = m.probeAll(p, e, c, r.probed)
 	if m.ctx.Err() != nil {
 		return
 	}
 
 	ns, reason := advance(&m.cfg, old, r)
-	e.snap.Store(ns)
-	if !e.gone.Load() {
-		e.rec.last.Store(ns)
+	changed := r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs))
+	if r.resolved {
+		if changed {
+			e.unchanged = 0
+		} else {
+			e.unchanged++
+		}
+		e.nextResolve = start.Add(resolveAfter(&m.cfg, ns.status, ns.res.TTL, e.unchanged))
 	}
+	// A target whose addresses all lie outside the scope is served unfiltered and never probed: keeping it
+	// only saves resolving it again, so it is the first to make room for a target that can be probed.
+	oos := ns.status.Resolved && len(ns.res.Addrs) > 0 && len(r.probed) == 0 && r.why == ""
+	e.oos.Store(oos)
+	if oos {
+		m.queueEvictable(e)
+	}
+
+	e.reporting.Lock()
+	defer e.reporting.Unlock()
+	if e.gone.Load() {
+		return // removed meanwhile: its series are gone, and so is what it found
+	}
+	e.snap.Store(ns)
+	e.rec.last.Store(ns)
 	if ns.status.Resolved && !old.status.Resolved {
 		m.settled.broadcast()
 	}
-
-	if r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs)) {
+	if changed {
 		m.ev.Resolved(e.key, r.res)
 	}
 	for i, a := range r.probed {
-		m.ev.ProbeDone(e.key, a, r.results[i])
+		if r.deferred[i] {
+			m.ev.Deferred(e.key, a)
+		} else {
+			m.ev.ProbeDone(e.key, a, r.results[i])
+		}
 	}
 	if ns.status.State != old.status.State {
 		m.ev.StateChanged(e.key, old.status.State, ns.status.State, reason)
 	}
 }
 
-// probeAll probes addrs in parallel, each under a slot of class c's budget and Timeout, and returns their
-// results.
-func (m *Monitor) probeAll(p probe.Prober, e *entry, c class, addrs []netip.Addr) []probe.Result {
+// probeAll probes addrs in parallel, each under a slot of class c's budget, its server's budget and
+// Timeout, and returns their results and which were deferred for want of room in their server's budget.
+func (m *Monitor) probeAll(p probe.Prober, e *entry, c class, addrs []netip.Addr) ([]probe.Result, []bool) {
 	results := make([]probe.Result, len(addrs))
+	deferred := make([]bool, len(addrs))
 	if len(addrs) == 1 {
-		results[0] = m.probeOne(p, e, c, addrs[0])
-		return results
+		results[0], deferred[0] = m.probeOne(p, e, c, addrs[0])
+		return results, deferred
 	}
 	var wg sync.WaitGroup
 	for i, a := range addrs {
-		wg.Go(func() { results[i] = m.probeOne(p, e, c, a) })
+		wg.Go(func() { results[i], deferred[i] = m.probeOne(p, e, c, a) })
 	}
 	wg.Wait()
-	return results
+	return results, deferred
 }
 
-func (m *Monitor) probeOne(p probe.Prober, e *entry, c class, a netip.Addr) probe.Result {
+func (m *Monitor) probeOne(p probe.Prober, e *entry, c class, a netip.Addr) (probe.Result, bool) {
+	ap := netip.AddrPortFrom(a, e.key.Port)
+	if !m.servers.take(ap, time.Now(), e.kept()) {
+		return probe.Result{}, true
+	}
 	if c == down {
 		select {
 		case m.downSem <- struct{}{}:
 		case <-m.ctx.Done():
-			return probe.Result{Reason: "stopped"}
+			return probe.Result{Reason: "stopped"}, false
 		}
 		defer func() { <-m.downSem }()
 	}
 	select {
 	case m.sem <- struct{}{}:
 	case <-m.ctx.Done():
-		return probe.Result{Reason: "stopped"}
+		return probe.Result{Reason: "stopped"}, false
 	}
 	defer func() { <-m.sem }()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
 	defer cancel()
 	t0 := time.Now()
-	res := p.Probe(ctx, probe.Target{Addr: netip.AddrPortFrom(a, e.key.Port), Domain: e.domain, Host: e.host})
+	res := p.Probe(ctx, probe.Target{Addr: ap, Domain: e.domain, Host: e.host})
 	if res.Duration == 0 {
 		res.Duration = time.Since(t0)
 	}
-	return res
+	return res, false
 }

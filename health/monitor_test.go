@@ -138,14 +138,14 @@ func TestCNAMEAndNoAddress(t *testing.T) {
 }
 
 // TestMultiAddress checks that a target is up while one address is up, lists its addresses by state,
-// and probes at most MaxAddrs of them.
+// and probes at most MaxAddrs of them, from both families.
 func TestMultiAddress(t *testing.T) {
 	requireEmptyRegistry(t)
 	r, p, ev := newResolver(), newProber(), &recorder{}
 	k := key("multi.example.com.")
 	r.set(k.Target, Resolution{Addrs: addrs("192.0.2.12", "2001:db8::1", "192.0.2.11", "192.0.2.10", "192.0.2.13", "192.0.2.14")})
 	p.setDown(netip.MustParseAddr("192.0.2.10"), true)
-	p.setDown(netip.MustParseAddr("192.0.2.12"), true)
+	p.setDown(netip.MustParseAddr("2001:db8::1"), true)
 	cfg := testConfig()
 	cfg.MaxAddrs = 3
 	m := start(t, cfg, r, p, ev)
@@ -156,14 +156,14 @@ func TestMultiAddress(t *testing.T) {
 	if st.State != Up {
 		t.Errorf("state %d, want up", st.State)
 	}
-	if !slices.Equal(st.Down, addrs("192.0.2.10", "192.0.2.12")) {
+	if !slices.Equal(st.Down, addrs("192.0.2.10", "2001:db8::1")) {
 		t.Errorf("down %v", st.Down)
 	}
 	// Unprobed addresses (beyond MaxAddrs) are listed as up: unknown counts as up.
-	if !slices.Equal(st.Up, addrs("192.0.2.11", "192.0.2.13", "192.0.2.14", "2001:db8::1")) {
+	if !slices.Equal(st.Up, addrs("192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14")) {
 		t.Errorf("up %v", st.Up)
 	}
-	for _, a := range addrs("192.0.2.13", "192.0.2.14", "2001:db8::1") {
+	for _, a := range addrs("192.0.2.12", "192.0.2.13", "192.0.2.14") {
 		if n := p.callsTo(a); n != 0 {
 			t.Errorf("%s beyond MaxAddrs probed %d times", a, n)
 		}
@@ -570,31 +570,45 @@ func TestStopWithoutStart(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
-func TestNeedsResolve(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	recent, stale := now.Add(-time.Second), now.Add(-resolveEvery)
-	up := &snapshot{status: Status{Resolved: true, State: Up}}
-	tests := []struct {
-		name string
-		old  *snapshot
-		at   time.Time
-		want bool
+// TestResolveAfter: what was learnt is not resolved again before its TTL, within [interval, expire]; a
+// healthy target waits resolveEvery at the least; any other waits one interval after a change and backs off
+// to 8 intervals while its resolution finds the same (issue 20 items 1 and 4: a dead or out-of-scope target
+// was resolved again on every round, two upstream queries per interval for ever).
+func TestResolveAfter(t *testing.T) {
+	c := Config{Interval: 10 * time.Second, Expire: 10 * time.Minute}
+	up := Status{Resolved: true, State: Up}
+	down := Status{Resolved: true, State: Down}
+	for _, tc := range []struct {
+		name      string
+		st        Status
+		ttl       uint32
+		unchanged int
+		want      time.Duration
 	}{
-		{"never resolved", &snapshot{}, recent, true},
-		{"healthy, resolved recently", up, recent, false},
-		{"healthy, resolution stale", up, stale, true},
-		{"down", &snapshot{status: Status{Resolved: true, State: Down}}, recent, true},
-		{"unknown (no address)", &snapshot{status: Status{Resolved: true, NoAddress: true}}, recent, true},
-		{"up with a down address", &snapshot{status: Status{Resolved: true, State: Up, Down: addrs("192.0.2.9")}}, recent, true},
-		{"cname", &snapshot{status: Status{Resolved: true, State: Up, CNAME: true}}, recent, true},
-	}
-	for _, tc := range tests {
-		if got := needsResolve(tc.old, tc.at, now, 10*time.Second); got != tc.want {
-			t.Errorf("%s: needsResolve = %v, want %v", tc.name, got, tc.want)
+		{"healthy, short TTL", up, 5, 3, resolveEvery},
+		{"healthy, TTL 300", up, 300, 0, 300 * time.Second},
+		{"healthy, TTL past expire", up, 86400, 0, 10 * time.Minute},
+		{"down, changed", down, 0, 0, 10 * time.Second},
+		{"down, same once", down, 0, 1, 20 * time.Second},
+		{"down, same 3 times", down, 0, 3, 80 * time.Second},
+		{"down, same 50 times", down, 0, 50, 80 * time.Second},
+		{"down, TTL 300", down, 300, 0, 300 * time.Second},
+		{"out of scope (unknown), TTL 3600", Status{Resolved: true}, 3600, 0, 10 * time.Minute},
+		{"cname", Status{Resolved: true, State: Up, CNAME: true}, 0, 2, 40 * time.Second},
+		{"up with a down address", Status{Resolved: true, State: Up, Down: addrs("192.0.2.9")}, 0, 0, 10 * time.Second},
+	} {
+		if got := resolveAfter(&c, tc.st, tc.ttl, tc.unchanged); got != tc.want {
+			t.Errorf("%s: resolveAfter = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if needsResolve(up, now.Add(-40*time.Second), now, time.Minute) {
-		t.Error("with an interval above resolveEvery, a resolution must last one interval")
+	long := Config{Interval: time.Minute, Expire: 30 * time.Second}
+	if got := resolveAfter(&long, up, 0, 0); got != time.Minute {
+		t.Errorf("interval above expire and resolveEvery: %v, want one interval", got)
+	}
+	for errs, want := range map[int]time.Duration{1: 10 * time.Second, 2: 20 * time.Second, 4: 80 * time.Second, 9: 80 * time.Second} {
+		if got := retryAfter(&c, errs); got != want {
+			t.Errorf("retryAfter(%d) = %v, want %v", errs, got, want)
+		}
 	}
 }
 
@@ -606,9 +620,7 @@ func TestHealthyTargetNotResolvedEveryRound(t *testing.T) {
 	k := key("sip1.example.com.")
 	r.set(k.Target, Resolution{Addrs: addrs("192.0.2.1")})
 	m := start(t, testConfig(), r, p, nil)
-	if _, ok := m.Check(k, "example.com"); !ok {
-		t.Fatal("Check did not register the target")
-	}
+	m.Observe(k, "example.com")
 	waitFor(t, "ten probes", func() bool { return p.callsTo(netip.MustParseAddr("192.0.2.1")) >= 10 })
 	if n := r.calls.Load(); n != 1 {
 		t.Errorf("healthy target resolved %d times over 10 rounds, want once (resolveEvery %v)", n, resolveEvery)
