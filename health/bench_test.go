@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -213,4 +214,58 @@ func blackhole(tb testing.TB, ip string) netip.AddrPort {
 		tb.Fatal("blackhole: a connect completed")
 	}
 	return bl.addr
+}
+
+// BenchmarkTableFlood fills a table with names each seen once, then mixes the Checks of a steady set of
+// real targets (asked for again and again, half the table) with more of that flood, one of each per
+// iteration. It reports the real targets' hit rate (the share of their Checks that found them monitored:
+// a miss is a real target served unfiltered; each misses at its first sighting, refused at a full table,
+// and is admitted at its second) and the heap each table entry costs. The monitor is not started: this is
+// the table and its admission alone. First come, first served (before issue 20) scored 0%.
+func BenchmarkTableFlood(b *testing.B) {
+	const real, maxTargets = 1000, 2000
+	cfg := testConfig()
+	cfg.Interval = time.Hour
+	cfg.MaxTargets = maxTargets
+	keys := make([]Key, real)
+	for i := range keys {
+		keys[i] = key(targetName(i))
+	}
+	fill := func(m *Monitor) {
+		for i := range maxTargets {
+			m.Check(key(fmt.Sprintf("fill%d.attacker.test.", i)), "attacker.test")
+		}
+	}
+
+	// Memory per entry: weigh a table filled with maxTargets names.
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m := New(cfg, newResolver(), factory(newProber()), nil)
+	fill(m)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / maxTargets
+	m.Stop()
+
+	m = New(cfg, newResolver(), factory(newProber()), nil)
+	b.Cleanup(m.Stop)
+	m.touchEvery = 0 // every Check at a later nanosecond is a sighting of its own
+	fill(m)
+	var hits, asked int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, ok := m.Check(keys[i%real], "example.com"); ok {
+			hits++
+		}
+		asked++
+		m.Check(key("flood"+strconv.Itoa(i)+".attacker.test."), "attacker.test")
+	}
+	b.StopTimer()
+	b.ReportMetric(100*float64(hits)/float64(asked), "real-hit-%")
+	b.ReportMetric(perEntry, "B/entry")
+	if asked >= 2*real && hits < asked-real {
+		b.Errorf("real targets found in %d of %d Checks during the flood, want all but their first sightings (%d)", hits, asked, real)
+	}
 }
