@@ -409,3 +409,32 @@ func TestSIPIPv6(t *testing.T) {
 		t.Errorf("Via: %q", via)
 	}
 }
+
+// A reason phrase is up to the server (RFC 3261 section 25.1 sets no length), and so is the Server
+// header: a 1,000-octet phrase or control characters must not reach logs, metric labels or the status
+// TXT (one string of at most 255 octets, RFC 1035 section 3.3) as they came.
+func TestSIPHostileText(t *testing.T) {
+	phrase := strings.Repeat("Unavailable ", 84)[:1000]
+	for _, m := range []Method{sipUDP, sipTCP, sipTLS} {
+		t.Run(m.String(), func(t *testing.T) {
+			t.Parallel()
+			for _, tt := range []struct {
+				name, status, server, prefix string
+			}{
+				{"long phrase", "503 " + phrase, "Server: " + phrase, "sip 503 Unavailable Unavailable"},
+				{"control characters", "503 Busy\x1b[2J\x07", "Server: Fake\x00SIP\x1b]0;owned\x07", "sip 503 Busy?[2J?"},
+			} {
+				addr := sipFake(t, m, fakepeer.Answer(tt.status, tt.server))
+				r := mustNew(t, m, Options{Details: true}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+				if r.Up || !strings.HasPrefix(r.Reason, tt.prefix) {
+					t.Errorf("%s: got up=%v reason %q, want down with a reason starting %q", tt.name, r.Up, r.Reason, tt.prefix)
+				}
+				checkPeerText(t, tt.name+": reason", r.Reason)
+				if r.Details == nil || r.Details.SIPServer == "" {
+					t.Fatalf("%s: no SIPServer in %+v", tt.name, r.Details)
+				}
+				checkPeerText(t, tt.name+": SIPServer", r.Details.SIPServer)
+			}
+		})
+	}
+}
