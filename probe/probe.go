@@ -14,8 +14,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kind names a probe as it is written in the Corefile.
@@ -79,7 +82,9 @@ type Target struct {
 type Result struct {
 	Up bool
 	// Reason is short, for logs: "connection refused", "timeout", "sip 503 Service Unavailable", "stream
-	// error host-unknown". An up result may carry one too ("sip 404 Not Found", "no check").
+	// error host-unknown". An up result may carry one too ("sip 404 Not Found", "no check"). It is
+	// printable UTF-8 of at most MaxPeerText bytes, whatever the server sent (see PeerText), as are the
+	// strings of Details.
 	Reason string
 	// Duration is the time from start to verdict, set by every prober that New returns.
 	Duration time.Duration
@@ -204,8 +209,54 @@ func (tp timed) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
 	r := tp.p.probe(ctx, t)
 	r.Duration = time.Since(start)
+	// Every text a Result carries may hold what the server sent (a SIP reason phrase or Server header,
+	// an XMPP namespace, a certificate's name in an x509 error), so it is all made safe here, once.
+	r.Reason = PeerText(r.Reason)
+	if d := r.Details; d != nil {
+		d.SIPServer = PeerText(d.SIPServer)
+		d.StartTLSError = PeerText(d.StartTLSError)
+	}
 	return r
 }
+
+// MaxPeerText is the most bytes of text a Result holds in one string (Reason, Details.SIPServer,
+// Details.StartTLSError). It keeps a reason well inside one TXT string of the status answer (255
+// octets, RFC 1035 section 3.3) beside its prefix, and keeps log lines and metric labels short.
+const MaxPeerText = 128
+
+// PeerText returns s as a probe reports it: every character that is not printable (control
+// characters, line breaks, tabs, Unicode format characters such as bidi overrides, bytes that are not
+// UTF-8) replaced by '?', and cut at a character boundary to at most MaxPeerText bytes, the last three
+// of them "..." when it was cut. A server decides what it sends; this is what it can get into our
+// logs, metrics and status answers. The marker is ASCII because a TXT string is bytes, and dig
+// escapes the rest.
+func PeerText(s string) string {
+	if len(s) <= MaxPeerText && !strings.ContainsFunc(s, notPrintable) {
+		return s // the usual case: no allocation
+	}
+	b := make([]byte, 0, MaxPeerText+utf8.UTFMax)
+	for _, r := range s {
+		if notPrintable(r) {
+			r = '?'
+		}
+		if b = utf8.AppendRune(b, r); len(b) > MaxPeerText {
+			break
+		}
+	}
+	if len(b) <= MaxPeerText {
+		return string(b)
+	}
+	const more = "..."
+	cut := MaxPeerText - len(more)
+	for !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut]) + more
+}
+
+// notPrintable reports whether r may not appear in a probe's text; utf8.RuneError is also what ranging
+// over a string yields for a byte that is not UTF-8.
+func notPrintable(r rune) bool { return r == utf8.RuneError || !unicode.IsPrint(r) }
 
 // noneProber is for services with no check: the target is up as long as it resolves, which the caller
 // decides, not us.

@@ -141,13 +141,25 @@ func newSIPRequest(tr Transport, t Target, local net.Addr) sipRequest {
 	return r
 }
 
-// matches reports whether res answers r. CSeq methods are case-sensitive (section 7.1).
+// matches reports whether res answers r. CSeq methods are case-sensitive (section 7.1), and so are
+// Call-IDs, compared byte by byte (section 20.8). The branch is not: section 7.3.1 makes parameter values
+// case-insensitive unless a header's definition says otherwise and tokens always, the branch is a token
+// (section 25.1, via-branch), and neither section 17.1.3 (matching a response to its client
+// transaction) nor section 20.42 (Via) says otherwise. So a proxy or stack that changes its case still
+// answers us; the Call-ID and CSeq keep a stray response from passing for ours.
 func (r sipRequest) matches(res sipResponse) bool {
-	return res.CallID == r.callID && res.CSeq == r.cseq && res.CSeqMethod == "OPTIONS" && res.Branch == r.branch
+	return res.CallID == r.callID && res.CSeq == r.cseq && res.CSeqMethod == "OPTIONS" && strings.EqualFold(res.Branch, r.branch)
 }
 
 // errNotOurs marks a well-formed response to some other request.
 var errNotOurs = errors.New("not our transaction")
+
+// maxSkipped bounds the messages a probe reads past while it waits for the final response to its
+// request: responses to other requests, provisional ones, and over UDP datagrams that are not SIP. A
+// live server sends a few (a 100 Trying per retransmission); a peer that sends more is flooding us.
+const maxSkipped = 64
+
+var errTooManyStray = &protoError{"too many stray replies"}
 
 // judge returns the final response to r in msg, errNotOurs for a foreign or provisional one, and
 // errMalformed for anything that is not a SIP response.
@@ -165,6 +177,11 @@ func (r sipRequest) judge(msg []byte) (sipResponse, error) {
 // exchangeDatagram sends req over UDP and retransmits it on timer E until a final response to it
 // arrives or ctx ends. The connection's deadline is already bound to ctx; the read deadline here only
 // ever moves it earlier, to the next retransmission.
+//
+// Each datagram stands alone, so one that is not a SIP response (a CRLF keep-alive, a STUN packet, RFC
+// 5626 section 4.4; something stray or late on our port) says nothing of our transaction: it is skipped,
+// as a response to another request is, up to maxSkipped in all. When no final response came by the
+// deadline but such a datagram did, "malformed reply" says more than "timeout".
 func (p *sipProber) exchangeDatagram(ctx context.Context, c net.Conn, req sipRequest) (sipResponse, error) {
 	if _, err := c.Write(req.wire); err != nil {
 		return sipResponse{}, err
@@ -172,6 +189,13 @@ func (p *sipProber) exchangeDatagram(ctx context.Context, c net.Conn, req sipReq
 	interval := p.t1
 	next := time.Now().Add(interval)
 	buf := make([]byte, maxReply)
+	skipped, malformed := 0, false
+	end := func(err error) (sipResponse, error) {
+		if malformed && reason(err) == "timeout" {
+			err = errMalformed
+		}
+		return sipResponse{}, err
+	}
 	for {
 		rd, last := next, false
 		if dl, ok := ctx.Deadline(); ok && !dl.After(rd) {
@@ -181,7 +205,7 @@ func (p *sipProber) exchangeDatagram(ctx context.Context, c net.Conn, req sipReq
 		// Checked after moving the deadline: if ctx ended before, we stop here; if after, the AfterFunc
 		// from bindDeadline has moved the deadline into the past and the read returns at once.
 		if err := ctx.Err(); err != nil {
-			return sipResponse{}, err
+			return end(err)
 		}
 		n, err := c.Read(buf)
 		if err != nil {
@@ -196,34 +220,42 @@ func (p *sipProber) exchangeDatagram(ctx context.Context, c net.Conn, req sipReq
 				continue
 			}
 			if err := ctx.Err(); err != nil {
-				return sipResponse{}, err
+				return end(err)
 			}
-			return sipResponse{}, err // a timeout, or an ICMP port unreachable read as connection refused
+			return end(err) // a timeout, or an ICMP port unreachable read as connection refused
 		}
 		res, err := req.judge(buf[:n])
 		switch {
+		case err == nil:
+			return res, nil
 		case errors.Is(err, errNotOurs):
 			if res.Code >= 100 && res.Code < 200 && req.matches(res) {
 				// Proceeding: the server has the request; retransmit at T2 only (section 17.1.2.2).
 				interval = p.t2
 				next = time.Now().Add(interval)
 			}
-			continue
-		case err != nil:
-			return res, err
+		default:
+			malformed = malformed || len(bytes.Trim(buf[:n], "\r\n ")) > 0 // CRLFs are a keep-alive
 		}
-		return res, nil
+		if skipped++; skipped > maxSkipped {
+			return sipResponse{}, errTooManyStray
+		}
 	}
 }
 
 // exchangeStream sends req over TCP or TLS and reads messages until the final response to it. A
 // reliable transport is never retransmitted over (section 17.1.2.1: timer E only for unreliable ones).
+// Responses to other requests are skipped, up to maxSkipped; bytes that are not SIP are not, since
+// nothing then tells where the next message starts.
 func exchangeStream(c net.Conn, req sipRequest) (sipResponse, error) {
 	if _, err := c.Write(req.wire); err != nil {
 		return sipResponse{}, err
 	}
 	br := bufio.NewReader(c)
-	for {
+	for skipped := 0; ; skipped++ {
+		if skipped > maxSkipped {
+			return sipResponse{}, errTooManyStray
+		}
 		msg, err := readSIPMessage(br)
 		if err != nil {
 			return sipResponse{}, err

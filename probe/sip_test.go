@@ -409,3 +409,123 @@ func TestSIPIPv6(t *testing.T) {
 		t.Errorf("Via: %q", via)
 	}
 }
+
+// A reason phrase is up to the server (RFC 3261 section 25.1 sets no length), and so is the Server
+// header: a 1,000-octet phrase or control characters must not reach logs, metric labels or the status
+// TXT (one string of at most 255 octets, RFC 1035 section 3.3) as they came.
+func TestSIPHostileText(t *testing.T) {
+	phrase := strings.Repeat("Unavailable ", 84)[:1000]
+	for _, m := range []Method{sipUDP, sipTCP, sipTLS} {
+		t.Run(m.String(), func(t *testing.T) {
+			t.Parallel()
+			for _, tt := range []struct {
+				name, status, server, prefix string
+			}{
+				{"long phrase", "503 " + phrase, "Server: " + phrase, "sip 503 Unavailable Unavailable"},
+				{"control characters", "503 Busy\x1b[2J\x07", "Server: Fake\x00SIP\x1b]0;owned\x07", "sip 503 Busy?[2J?"},
+			} {
+				addr := sipFake(t, m, fakepeer.Answer(tt.status, tt.server))
+				r := mustNew(t, m, Options{Details: true}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+				if r.Up || !strings.HasPrefix(r.Reason, tt.prefix) {
+					t.Errorf("%s: got up=%v reason %q, want down with a reason starting %q", tt.name, r.Up, r.Reason, tt.prefix)
+				}
+				checkPeerText(t, tt.name+": reason", r.Reason)
+				if r.Details == nil || r.Details.SIPServer == "" {
+					t.Fatalf("%s: no SIPServer in %+v", tt.name, r.Details)
+				}
+				checkPeerText(t, tt.name+": SIPServer", r.Details.SIPServer)
+			}
+		})
+	}
+}
+
+// RFC 3261 section 7.3.1: parameter values are case-insensitive unless a header's definition says
+// otherwise, and tokens always are; the branch is a token (section 25.1, via-branch) and neither
+// section 17.1.3 nor section 20.42 says otherwise. A server or proxy that changes its case still
+// answers our transaction.
+func TestSIPBranchCase(t *testing.T) {
+	for _, m := range []Method{sipUDP, sipTCP} {
+		t.Run(m.String(), func(t *testing.T) {
+			addr := sipFake(t, m, func(req []byte) [][]byte {
+				via := fakepeer.Header(req, "Via")
+				i := strings.Index(via, ";branch=")
+				via = via[:i] + ";BRANCH=" + strings.ToLower(via[i+len(";branch="):])
+				return [][]byte{fakepeer.Reply(req, "200 OK", map[string]string{"Via": via})}
+			})
+			r := mustNew(t, m, Options{}).Probe(probeCtx(t, time.Second), Target{Addr: addr, Domain: "voip.test"})
+			if !r.Up || r.Reason != "sip 200 OK" {
+				t.Errorf("got up=%v reason %q, want sip 200 OK", r.Up, r.Reason)
+			}
+		})
+	}
+}
+
+// Over UDP each datagram stands alone: one that is not a SIP response (a keep-alive, a STUN packet, a
+// stray or late datagram on the probe's port) says nothing about our transaction and is skipped, up to
+// maxSkipped of them. Only when nothing better came by the deadline is it the reason.
+func TestSIPUDPStrayDatagrams(t *testing.T) {
+	stun := []byte{0x01, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	foreign := map[string]string{"Call-ID": "someone-else@elsewhere"}
+	repeat := func(n int, msg []byte) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = msg
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		respond fakepeer.Responder
+		up      bool
+		reason  string
+	}{
+		{name: "garbage then ours", up: true, reason: "sip 200 OK", respond: func(req []byte) [][]byte {
+			return [][]byte{[]byte("HTTP/1.1 400 Bad Request\r\n\r\n"), fakepeer.Reply(req, "200 OK", nil)}
+		}},
+		{name: "keep-alive then ours", up: true, reason: "sip 200 OK", respond: func(req []byte) [][]byte {
+			return [][]byte{[]byte("\r\n\r\n"), fakepeer.Reply(req, "200 OK", nil)}
+		}},
+		{name: "STUN then ours", reason: "sip 503 Service Unavailable", respond: func(req []byte) [][]byte {
+			return [][]byte{stun, fakepeer.Reply(req, "503 Service Unavailable", nil)}
+		}},
+		{name: "maxSkipped strays then ours", up: true, reason: "sip 200 OK", respond: func(req []byte) [][]byte {
+			out := repeat(maxSkipped/2, []byte("garbage"))
+			out = append(out, repeat(maxSkipped-len(out), fakepeer.Reply(req, "200 OK", foreign))...)
+			return append(out, fakepeer.Reply(req, "200 OK", nil))
+		}},
+		{name: "too many strays", reason: "too many stray replies", respond: func(req []byte) [][]byte {
+			return append(repeat(maxSkipped+1, fakepeer.Reply(req, "200 OK", foreign)), fakepeer.Reply(req, "200 OK", nil))
+		}},
+		{name: "garbage only", reason: "malformed reply", respond: func(req []byte) [][]byte {
+			return [][]byte{[]byte("garbage")}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			addr := sipFake(t, sipUDP, tt.respond)
+			r := mustNew(t, sipUDP, Options{}).Probe(probeCtx(t, 400*time.Millisecond), Target{Addr: addr, Domain: "voip.test"})
+			if r.Up != tt.up || r.Reason != tt.reason {
+				t.Errorf("got up=%v reason %q, want up=%v reason %q", r.Up, r.Reason, tt.up, tt.reason)
+			}
+		})
+	}
+}
+
+// Over a stream, responses to other requests are skipped up to maxSkipped too.
+func TestSIPStreamStrays(t *testing.T) {
+	foreign := map[string]string{"Call-ID": "someone-else@elsewhere"}
+	for n, want := range map[int]string{maxSkipped: "sip 200 OK", maxSkipped + 1: "too many stray replies"} {
+		addr := sipFake(t, sipTCP, func(req []byte) [][]byte {
+			out := make([][]byte, n, n+1)
+			for i := range out {
+				out[i] = fakepeer.Reply(req, "100 Trying", foreign)
+			}
+			return append(out, fakepeer.Reply(req, "200 OK", nil))
+		})
+		r := mustNew(t, sipTCP, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+		if r.Reason != want {
+			t.Errorf("%d foreign responses first: got up=%v reason %q, want %q", n, r.Up, r.Reason, want)
+		}
+	}
+}

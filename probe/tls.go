@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -75,6 +76,14 @@ func dialTLS(ctx context.Context, t Target, opts Options, alpn []string) (*tls.C
 //
 // Verification is done in VerifyConnection rather than by crypto/tls itself for that reason: with
 // built-in verification a failed handshake hands back no certificate.
+//
+// The versions depend on what is asked. Without Options.TLSVerify the question is whether the server
+// answers, so TLS 1.0 and 1.1 count (with the suites of legacyCipherSuites): SIP phones and SBCs that
+// speak nothing newer are alive, and a client configured for them reaches them. Go's clients default to
+// TLS 1.2 since Go 1.22 whatever GODEBUG says (tls10server is for servers), so the minimum is set here.
+// The negotiated version is in Details.TLS. With TLSVerify the question is whether a client that
+// insists on a safe connection gets one: TLS 1.2 at least, and Go's default suites (RFC 8996 deprecates
+// 1.0 and 1.1).
 func handshakeTLS(ctx context.Context, c net.Conn, t Target, opts Options, alpn []string) (*tls.Conn, tlsSeen, error) {
 	var seen tlsSeen
 	name := serverName(t)
@@ -110,6 +119,9 @@ func handshakeTLS(ctx context.Context, c net.Conn, t Target, opts Options, alpn 
 			return nil
 		},
 	}
+	if !opts.TLSVerify {
+		cfg.MinVersion, cfg.CipherSuites = tls.VersionTLS10, legacyCipherSuites
+	}
 	tc := tls.Client(c, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		if _, ok := errors.AsType[*certError](err); !ok && !isIOError(err) {
@@ -123,6 +135,26 @@ func handshakeTLS(ctx context.Context, c net.Conn, t Target, opts Options, alpn 
 	}
 	return tc, seen, nil
 }
+
+// legacyCipherSuites are the TLS 1.0-1.2 suites a probe without tls_verify offers: every suite crypto/tls
+// implements but RC4, including those it leaves out of its defaults, RSA key exchange (GODEBUG
+// tlsrsakex) and 3DES (tls3des). Those defaults are for clients that need secrecy; an availability
+// probe needs an answer, and SIP phones and SBCs that speak only TLS 1.0 or 1.1 often offer nothing
+// else. Without verification the peer is not authenticated anyway, and the probe sends nothing secret.
+// Set in code, so that the probe does not depend on the process's GODEBUG. (TLS 1.3 suites are not
+// configurable and always offered.)
+var legacyCipherSuites = func() []uint16 {
+	var ids []uint16
+	for _, s := range tls.CipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	for _, s := range tls.InsecureCipherSuites() {
+		if !strings.Contains(s.Name, "RC4") {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}()
 
 // certError is a certificate the peer presented but we could not accept.
 type certError struct{ err error }

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +135,56 @@ func TestTLSServerNameFallback(t *testing.T) {
 	r := mustNew(t, tlsMethod, Options{TLSVerify: true, RootCAs: cert.Pool}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Host: "sip1.voip.test"})
 	if !r.Up {
 		t.Errorf("down: %s", r.Reason)
+	}
+}
+
+// SIP phones and SBCs that speak only TLS 1.0 or 1.1, some only with the RSA key exchange, are alive:
+// without tls_verify the probe asks whether the server answers, and it does. With tls_verify the probe
+// asks whether a client that insists on a safe connection gets one, and below TLS 1.2 it does not.
+func TestTLSLegacyVersions(t *testing.T) {
+	ecdsaCert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
+	rsaCfg, err := fakepeer.SelfSignedRSA("voip.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		version uint16
+		certs   []tls.Certificate
+		suites  []uint16 // nil: the server's defaults
+	}{
+		{"TLS 1.0", tls.VersionTLS10, []tls.Certificate{ecdsaCert.TLS}, nil},
+		{"TLS 1.1", tls.VersionTLS11, []tls.Certificate{ecdsaCert.TLS}, nil},
+		{"TLS 1.0 RSA key exchange", tls.VersionTLS10, rsaCfg.Certificates, []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}},
+		{"TLS 1.1 3DES", tls.VersionTLS11, rsaCfg.Certificates, []uint16{tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}},
+		{"TLS 1.2 RSA key exchange", tls.VersionTLS12, rsaCfg.Certificates, []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &tls.Config{Certificates: tt.certs, MinVersion: tls.VersionTLS10, MaxVersion: tt.version, CipherSuites: tt.suites}
+			tlsAddr := fakepeer.TLS(t, cfg, nil)
+			sipAddr := fakepeer.TLS(t, cfg, fakepeer.SIPStream(fakepeer.Answer("200 OK")))
+			target := func(a netip.AddrPort) Target { return Target{Addr: a, Domain: "voip.test"} }
+
+			r := mustNew(t, tlsMethod, Options{Details: true}).Probe(probeCtx(t, 2*time.Second), target(tlsAddr))
+			if !r.Up {
+				t.Fatalf("tls: down (%s), want up without tls_verify", r.Reason)
+			}
+			if r.Details == nil || r.Details.TLS == nil || r.Details.TLS.Version != tt.version {
+				t.Errorf("tls: details %+v, want version %s", r.Details, tls.VersionName(tt.version))
+			}
+			if r := mustNew(t, sipTLS, Options{}).Probe(probeCtx(t, 2*time.Second), target(sipAddr)); !r.Up || r.Reason != "sip 200 OK" {
+				t.Errorf("sip-tls: got up=%v reason %q, want sip 200 OK", r.Up, r.Reason)
+			}
+
+			if tt.version >= tls.VersionTLS12 {
+				return
+			}
+			opts := Options{TLSVerify: true, RootCAs: ecdsaCert.Pool}
+			r = mustNew(t, tlsMethod, opts).Probe(probeCtx(t, 2*time.Second), target(tlsAddr))
+			if r.Up || !strings.HasSuffix(r.Reason, "protocol version not supported") {
+				t.Errorf("tls with tls_verify: got up=%v reason %q, want down below TLS 1.2", r.Up, r.Reason)
+			}
+		})
 	}
 }

@@ -167,3 +167,21 @@ func FuzzXMPPStream(f *testing.F) {
 		}
 	})
 }
+
+// What an XMPP server names in its reply (an attribute value, an element name) reaches the reason
+// bounded and printable.
+func TestXMPPHostileText(t *testing.T) {
+	long := strings.Repeat("\u00e9", 40) // 40 runes, 80 bytes: %.40s counts runes
+	for _, reply := range []string{
+		strings.Replace(serverHeader, "jabber:client", "jabber:&#10;&#13;&#9;"+long+long, 1) + features,
+		serverHeader + "<" + long + long + "/>",
+		strings.Replace(serverHeader, "jabber:client", "jabber:\u202e"+long, 1) + features,
+	} {
+		addr := fakepeer.TCP(t, xmppFake(nil, reply))
+		r := mustNew(t, xmppClient, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+		if r.Up {
+			t.Errorf("up on %q", reply)
+		}
+		checkPeerText(t, "reason", r.Reason)
+	}
+}

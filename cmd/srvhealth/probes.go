@@ -107,8 +107,14 @@ func probeReport(j probeJob, r probe.Result, now time.Time) ProbeReport {
 	}
 	if d.TLS != nil && len(d.TLS.Certificates) > 0 {
 		leaf := d.TLS.Certificates[0]
-		p.TLS = &TLSReport{Version: tlsVersion(d.TLS.Version), ALPN: d.TLS.ALPN, Subject: leaf.Subject.CommonName,
-			Names: append([]string{}, leaf.DNSNames...), Issuer: leaf.Issuer.CommonName, NotAfter: leaf.NotAfter.UTC(),
+		// The names are the server's text, as a SIP reason phrase is: printable and bounded for the
+		// report and the terminal. The rules judge the chain itself.
+		names := make([]string, len(leaf.DNSNames))
+		for i, n := range leaf.DNSNames {
+			names[i] = probe.PeerText(n)
+		}
+		p.TLS = &TLSReport{Version: tlsVersion(d.TLS.Version), ALPN: d.TLS.ALPN, Subject: probe.PeerText(leaf.Subject.CommonName),
+			Names: names, Issuer: probe.PeerText(leaf.Issuer.CommonName), NotAfter: leaf.NotAfter.UTC(),
 			DaysLeft: int(leaf.NotAfter.Sub(now).Hours() / 24)}
 		p.chain = d.TLS.Certificates
 	}

@@ -49,7 +49,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "\nNAME is an SRV name (_sip._udp.example.com): its targets as the server's zone lists them; or a")
 		fmt.Fprintln(stderr, "zone of the server block (example.com): every target the block monitors. Without NAME: the")
 		fmt.Fprintln(stderr, "root zone's block. The block needs the status property, allowing this client's address.")
-		fmt.Fprintln(stderr, "exit status: 0 no target down, 1 some down, 2 every target down, 3 no answer or refused")
+		fmt.Fprintln(stderr, "exit status: 0 no target down, 1 some down, 2 every target down, 3 no status: no answer, refused,")
+		fmt.Fprintln(stderr, "an error (the server's own, or any rcode but NOERROR), or no target in the answer")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -110,11 +111,33 @@ func askStatus(server, name string, timeout time.Duration) ([]TargetStatus, erro
 	default:
 		return nil, fmt.Errorf("%s", dns.RcodeToString[r.Rcode])
 	}
+	return statusTargets(r.Answer)
+}
+
+// statusTargets reads the targets of a NOERROR status answer. An answer that is not a status is an
+// error, so that a monitoring check says UNKNOWN rather than OK about it: the server's own error (a block
+// whose backend failed answers with one "error=..." string), a TXT record without a target (another
+// plugin's CH TXT), or no record at all (nothing to judge: no target, or not a name the block reports).
+func statusTargets(answer []dns.RR) ([]TargetStatus, error) {
 	var out []TargetStatus
-	for _, rr := range r.Answer {
-		if txt, ok := rr.(*dns.TXT); ok {
-			out = append(out, parseStatus(txt.Txt))
+	for _, rr := range answer {
+		txt, ok := rr.(*dns.TXT)
+		if !ok {
+			continue
 		}
+		for _, s := range txt.Txt {
+			if msg, ok := strings.CutPrefix(s, "error="); ok {
+				return nil, fmt.Errorf("server error: %s", msg)
+			}
+		}
+		t := parseStatus(txt.Txt)
+		if t.Target == "" {
+			return nil, fmt.Errorf("not a status record: %q", strings.Join(txt.Txt, " "))
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no targets in the answer")
 	}
 	return out, nil
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestStatusName(t *testing.T) {
@@ -54,5 +57,81 @@ func TestStatusExit(t *testing.T) {
 		if got := statusExit(tc.ts); got != tc.want {
 			t.Errorf("statusExit(%+v) = %d, want %d", tc.ts, got, tc.want)
 		}
+	}
+}
+
+// chaosServer answers every question with the message answer builds, over UDP on 127.0.0.1, until the
+// test ends; it returns the address.
+func chaosServer(t *testing.T, answer func(q *dns.Msg) *dns.Msg) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		w.WriteMsg(answer(r))
+	})}
+	started := make(chan struct{})
+	s.NotifyStartedFunc = func() { close(started) }
+	go s.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { s.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// A monitoring check must not say OK about an answer that carries no status: the server's own error
+// (an "error=" TXT from a block whose backend fails), a refusal, a failure, or nothing at all. Each is
+// UNKNOWN (3) with a line on stderr that says what came back.
+func TestStatusUnknownAnswers(t *testing.T) {
+	txt := func(q *dns.Msg, strs ...[]string) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		for _, s := range strs {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT,
+				Class: dns.ClassCHAOS}, Txt: s})
+		}
+		return m
+	}
+	rcode := func(code int) func(q *dns.Msg) *dns.Msg {
+		return func(q *dns.Msg) *dns.Msg { m := new(dns.Msg); m.SetRcode(q, code); return m }
+	}
+	upTarget := []string{"target=sip1.voip.test.", "port=5060", "probe=sip-udp", "state=up", "addr=127.0.0.1 up 1ms sip 200 OK"}
+	downTarget := []string{"target=sip2.voip.test.", "port=5060", "probe=sip-udp", "state=down"}
+	for _, tc := range []struct {
+		name   string
+		answer func(q *dns.Msg) *dns.Msg
+		exit   int
+		stderr string
+	}{
+		{"backend error", func(q *dns.Msg) *dns.Msg {
+			return txt(q, []string{"error=dial udp 127.0.0.1:1: connection refused"})
+		}, exitUnknown, "server error: dial udp 127.0.0.1:1: connection refused"},
+		{"error beside a target", func(q *dns.Msg) *dns.Msg {
+			return txt(q, upTarget, []string{"error=timeout"})
+		}, exitUnknown, "server error: timeout"},
+		{"empty answer", func(q *dns.Msg) *dns.Msg { return txt(q) }, exitUnknown, "no targets"},
+		{"not a status record", func(q *dns.Msg) *dns.Msg {
+			return txt(q, []string{"CoreDNS-1.15.0"})
+		}, exitUnknown, "not a status record"},
+		{"REFUSED", rcode(dns.RcodeRefused), exitUnknown, "REFUSED"},
+		{"SERVFAIL", rcode(dns.RcodeServerFailure), exitUnknown, "SERVFAIL"},
+		{"NXDOMAIN", rcode(dns.RcodeNameError), exitUnknown, "NXDOMAIN"},
+		{"one up", func(q *dns.Msg) *dns.Msg { return txt(q, upTarget) }, exitOK, ""},
+		{"one down", func(q *dns.Msg) *dns.Msg { return txt(q, upTarget, downTarget) }, exitWarning, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := chaosServer(t, tc.answer)
+			var stdout, stderr bytes.Buffer
+			got := run([]string{"status", "--server", addr, "--timeout", "2s", "_sip._udp.voip.test"}, &stdout, &stderr)
+			if got != tc.exit {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", got, tc.exit, stdout.String(), stderr.String())
+			}
+			if tc.stderr != "" && !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q, want it to say %q", stderr.String(), tc.stderr)
+			}
+			if tc.exit == exitUnknown && stdout.Len() > 0 {
+				t.Errorf("a table for an answer without status:\n%s", stdout.String())
+			}
+		})
 	}
 }
