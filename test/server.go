@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,6 +174,71 @@ func CountingPeer(t testing.TB) (port string, accepted *atomic.Int64) {
 	return portString(fakepeer.TCP(t, func(net.Conn) { accepted.Add(1) })), accepted
 }
 
+// ConnTally records the connections a TallyPeer accepted: when each came, and how many were open at once.
+type ConnTally struct {
+	mu            sync.Mutex
+	at            []time.Time
+	open, maxOpen int
+}
+
+func (c *ConnTally) opened() {
+	c.mu.Lock()
+	c.at = append(c.at, time.Now())
+	c.open++
+	c.maxOpen = max(c.maxOpen, c.open)
+	c.mu.Unlock()
+}
+
+func (c *ConnTally) closed() {
+	c.mu.Lock()
+	c.open--
+	c.mu.Unlock()
+}
+
+// Count returns how many connections were accepted.
+func (c *ConnTally) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.at)
+}
+
+// MaxOpen returns the most connections that were open at once.
+func (c *ConnTally) MaxOpen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxOpen
+}
+
+// MaxWithin returns the most connections accepted within any window of length d.
+func (c *ConnTally) MaxWithin(d time.Duration) int {
+	c.mu.Lock()
+	at := slices.Clone(c.at)
+	c.mu.Unlock()
+	slices.SortFunc(at, time.Time.Compare)
+	most, first := 0, 0
+	for i := range at {
+		for at[i].Sub(at[first]) >= d {
+			first++
+		}
+		most = max(most, i-first+1)
+	}
+	return most
+}
+
+// TallyPeer is a TCPPeer that also records every connection it accepts in a ConnTally: how many came, how
+// close together, and how many it held at once. A silent one holds each until the client hangs up.
+func TallyPeer(t testing.TB, silent bool) (port string, tally *ConnTally) {
+	t.Helper()
+	tally = new(ConnTally)
+	return portString(fakepeer.TCP(t, func(c net.Conn) {
+		tally.opened()
+		defer tally.closed()
+		if silent {
+			fakepeer.Silent(c)
+		}
+	})), tally
+}
+
 // ClosedPort returns a TCP port on 127.0.0.1 on which nothing listens: connections are refused.
 func ClosedPort(t testing.TB) string {
 	t.Helper()
@@ -211,6 +277,36 @@ func MetricValue(t testing.TB, name string, labels map[string]string) (float64, 
 		}
 	}
 	return 0, false
+}
+
+// MetricSum returns the sum of the series of metric name whose labels include every one of labels
+// (counters and gauges); 0 when there is none.
+func MetricSum(t testing.TB, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
+			}
+			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 // Srvhealth builds the srvhealth command into a temporary directory and returns a function that runs it
