@@ -23,6 +23,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/srvhealth/srvhealth/internal/corednstest"
 	"github.com/srvhealth/srvhealth/internal/fakepeer"
@@ -251,48 +252,38 @@ func portString(ap netip.AddrPort) string { return strconv.Itoa(int(ap.Port())) 
 // whether there is one (counters and gauges).
 func MetricValue(t testing.TB, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
+	ms := series(t, name, labels)
+	if len(ms) == 0 {
+		return 0, false
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue series
-				}
-			}
-			if m.Gauge != nil {
-				return m.GetGauge().GetValue(), true
-			}
-			return m.GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
+	return ms[0].GetGauge().GetValue() + ms[0].GetCounter().GetValue(), true
 }
 
 // MetricSum returns the sum of the series of metric name whose labels include every one of labels
 // (counters and gauges); 0 when there is none.
 func MetricSum(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
+	sum := 0.0
+	for _, m := range series(t, name, labels) {
+		sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	}
+	return sum
+}
+
+// series returns the series of metric name in the default registry whose labels include every one of
+// labels.
+func series(t testing.TB, name string, labels map[string]string) []*dto.Metric {
+	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
-	series:
+	next:
 		for _, m := range mf.GetMetric() {
 			have := map[string]string{}
 			for _, lp := range m.GetLabel() {
@@ -300,13 +291,13 @@ func MetricSum(t testing.TB, name string, labels map[string]string) float64 {
 			}
 			for k, v := range labels {
 				if have[k] != v {
-					continue series
+					continue next
 				}
 			}
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			out = append(out, m)
 		}
 	}
-	return sum
+	return out
 }
 
 // Srvhealth builds the srvhealth command into a temporary directory and returns a function that runs it

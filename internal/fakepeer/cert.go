@@ -1,6 +1,7 @@
 package fakepeer
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,6 +24,12 @@ func SelfSigned(names ...string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return selfSigned(key, &key.PublicKey, x509.KeyUsageDigitalSignature, names)
+}
+
+// selfSigned returns a TLS configuration with a certificate for names signed by key itself, valid from an
+// hour ago for thirty days, for usage.
+func selfSigned(key crypto.Signer, pub any, usage x509.KeyUsage, names []string) (*tls.Config, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(now.UnixNano()),
@@ -30,10 +37,10 @@ func SelfSigned(names ...string) (*tls.Config, error) {
 		DNSNames:     names,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(30 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     usage,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
 	if err != nil {
 		return nil, err
 	}
