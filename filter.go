@@ -99,9 +99,9 @@ func pick(js []judged, ok func(*judged) bool) bool {
 func healthTTL(js []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 {
 	d := maxTTL
 	for i := range js {
-		if j := &js[i]; j.served && j.known && !j.status.Until.IsZero() {
-			if u := j.status.Until.Sub(now); u < d {
-				d = u
+		if j := &js[i]; j.served && j.known {
+			if u := soonestChange(j.status, now); !u.IsZero() && u.Sub(now) < d {
+				d = u.Sub(now)
 			}
 		}
 	}
@@ -109,6 +109,17 @@ func healthTTL(js []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 
 		d = minTTL
 	}
 	return uint32(d / time.Second)
+}
+
+// soonestChange returns the soonest time a monitored target with status st could change state; zero when
+// probing cannot change it. A target not resolved yet (just registered, or its resolution keeps failing)
+// has had no probe round: it counts as up until its first one, which may find it down at any moment, so
+// it could change now, whatever Until says (the monitor's first snapshot of a target has none).
+func soonestChange(st health.Status, now time.Time) time.Time {
+	if !st.Resolved {
+		return now
+	}
+	return st.Until
 }
 
 // capper lowers TTLs to at most ttl. A record that must change is copied: backends such as file hand out

@@ -693,3 +693,30 @@ func TestAddedGlueTTLNeverRaised(t *testing.T) {
 		t.Errorf("additional %v, want sip1's address with its own TTL 3, not the answer's 30", m.Extra)
 	}
 }
+
+// TestTTLOfUnprobedTarget: the first answer for targets the monitor has only just registered must not
+// carry max_ttl. Until its first probe round a target counts as up, and that round may find it dead: a
+// resolver caching the answer for max_ttl would keep handing out a dead target. The monitor here is a real
+// one, not started, so its targets stay as the query registered them.
+func TestTTLOfUnprobedTarget(t *testing.T) {
+	h, err := newHandler(mustParse(t, "srvhealth unprobed.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.monitor.Stop)
+	h.Next = upstream(func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{test.SRV("_sip._tcp.unprobed.test. 300 IN SRV 10 10 5060 sip1.unprobed.test.")}
+		return m
+	})
+	for i := range 2 {
+		m := serve(t, h, "_sip._tcp.unprobed.test.", dns.TypeSRV, false)
+		if len(m.Answer) != 1 {
+			t.Fatalf("answer %v, want the one record (unprobed counts as up)", m.Answer)
+		}
+		if ttl := m.Answer[0].Header().Ttl; ttl != 5 {
+			t.Errorf("answer %d: TTL %d, want min_ttl 5 while the target has not been probed", i, ttl)
+		}
+	}
+}
