@@ -168,7 +168,11 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 		return false, time.Time{}
 	}
 	keys := set.keys.Load()
-	if keys == nil || len(*keys) == 0 {
+	if keys == nil {
+		// Not resolved yet: its targets' first rounds may find them all down, as for an unprobed target.
+		return false, h.now()
+	}
+	if len(*keys) == 0 {
 		return false, time.Time{}
 	}
 	domain := serviceDomain(name)
@@ -176,8 +180,8 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 	down := true
 	for _, k := range *keys {
 		st, known := h.view.Check(k, domain)
-		if !st.Until.IsZero() && (until.IsZero() || st.Until.Before(until)) {
-			until = st.Until
+		if u := soonestChange(st, h.now()); known && !u.IsZero() && (until.IsZero() || u.Before(until)) {
+			until = u
 		}
 		if verdict(st, known, h.cfg) == Keep {
 			down = false

@@ -2,6 +2,7 @@ package srvhealth
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,35 +47,56 @@ func naptrServices(m *dns.Msg) []string {
 	return out
 }
 
-// naptrAfterResolution asks until the background resolution of the SRV names has registered their
-// targets (or 5 s pass) and returns the last answer.
-func naptrAfterResolution(t *testing.T, h *Handler, v *fakeView, want int) *dns.Msg {
+// naptrAfterResolution asks until the background resolutions of want SRV names have stored their targets
+// (or 5 s pass) and returns the answer asked after that.
+func naptrAfterResolution(t *testing.T, h *Handler, want int) *dns.Msg {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		m := serve(t, h, "example.com.", dns.TypeNAPTR, false)
-		v.mu.Lock()
-		n := len(v.observed)
-		v.mu.Unlock()
-		if n >= want || time.Now().After(deadline) {
-			return serve(t, h, "example.com.", dns.TypeNAPTR, false)
-		}
-		_ = m
+	for resolvedSets(h) < want && time.Now().Before(deadline) {
+		serve(t, h, "example.com.", dns.TypeNAPTR, false)
 		time.Sleep(10 * time.Millisecond)
 	}
+	return serve(t, h, "example.com.", dns.TypeNAPTR, false)
+}
+
+// resolvedSets is the number of SRV names behind NAPTR records whose resolution has stored their targets.
+func resolvedSets(h *Handler) int {
+	n := 0
+	h.services.m.Range(func(_, v any) bool {
+		if v.(*srvSet).keys.Load() != nil {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// gated returns answer behind a gate for SRV queries: the background resolutions wait until open is
+// called, so that the answers before that are deterministically those before resolution.
+func gated(answer func(*dns.Msg) *dns.Msg) (next test.Handler, open func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	return upstream(func(r *dns.Msg) *dns.Msg {
+		if r.Question[0].Qtype == dns.TypeSRV {
+			<-gate
+		}
+		return answer(r)
+	}), func() { once.Do(func() { close(gate) }) }
 }
 
 func TestNAPTRDropsDeadTransport(t *testing.T) {
 	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down, "tcp.example.com.": up, "udp.example.com.": up}}
-	h := newTestHandler(t, "srvhealth example.com", v, upstream(naptrZone))
+	next, open := gated(naptrZone)
+	h := newTestHandler(t, "srvhealth example.com", v, next)
 	t.Cleanup(h.services.close)
+	t.Cleanup(open)
 
-	req := new(dns.Msg).SetQuestion("example.com.", dns.TypeNAPTR)
 	first := serve(t, h, "example.com.", dns.TypeNAPTR, false)
 	if got := naptrServices(first); len(got) != 3 {
 		t.Errorf("before the SRV names are resolved: %v, want all three (unknown counts as up)", got)
 	}
-	m := naptrAfterResolution(t, h, v, 3)
+	open()
+	m := naptrAfterResolution(t, h, 3)
 	if got := naptrServices(m); !slices.Equal(got, []string{"SIP+D2T", "SIP+D2U"}) {
 		t.Fatalf("NAPTR services %v, want the TLS one dropped", got)
 	}
@@ -86,7 +108,6 @@ func TestNAPTRDropsDeadTransport(t *testing.T) {
 	if len(m.Extra) != 0 {
 		t.Errorf("additional %v, want the dropped replacement's SRV gone", m.Extra)
 	}
-	_ = req
 }
 
 func TestNAPTRAllAliveUnchanged(t *testing.T) {
@@ -95,7 +116,7 @@ func TestNAPTRAllAliveUnchanged(t *testing.T) {
 	t.Cleanup(h.services.close)
 	req := new(dns.Msg).SetQuestion("example.com.", dns.TypeNAPTR)
 	want, _ := naptrZone(req).Pack()
-	naptrAfterResolution(t, h, v, 3)
+	naptrAfterResolution(t, h, 3)
 	got, _ := serveReq(t, h, req).Pack()
 	if string(got) != string(want) {
 		t.Errorf("answer changed with every transport alive:\n got %x\nwant %x", got, want)
@@ -106,7 +127,7 @@ func TestNAPTREveryTransportDeadPassesThrough(t *testing.T) {
 	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down, "tcp.example.com.": down, "udp.example.com.": down}}
 	h := newTestHandler(t, "srvhealth example.com", v, upstream(naptrZone))
 	t.Cleanup(h.services.close)
-	m := naptrAfterResolution(t, h, v, 3)
+	m := naptrAfterResolution(t, h, 3)
 	if got := naptrServices(m); len(got) != 3 {
 		t.Errorf("NAPTR services %v, want all three when every one is down", got)
 	}
@@ -123,9 +144,34 @@ func TestNAPTRSignedLeftWhole(t *testing.T) {
 	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down}}
 	h := newTestHandler(t, "srvhealth example.com", v, upstream(signed))
 	t.Cleanup(h.services.close)
-	naptrAfterResolution(t, h, v, 0)
+	naptrAfterResolution(t, h, 0)
 	h.services.get(h, "_sips._tcp.example.com.", h.cfg.match("_sips._tcp.example.com."))
 	if m := serve(t, h, "example.com.", dns.TypeNAPTR, true); len(naptrServices(m)) != 3 {
 		t.Errorf("signed DO answer: %v, want it whole", naptrServices(m))
+	}
+}
+
+// TestNAPTRTTLBeforeResolution: until the SRV names behind the NAPTR records are resolved, their targets
+// are not even registered, and their first rounds may find them all down: the answer carries min_ttl,
+// not max_ttl, as an SRV answer for unprobed targets does.
+func TestNAPTRTTLBeforeResolution(t *testing.T) {
+	next, open := gated(func(r *dns.Msg) *dns.Msg {
+		m := naptrZone(r)
+		for _, rr := range m.Answer {
+			rr.Header().Ttl = 300
+		}
+		return m
+	})
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{}, next)
+	t.Cleanup(h.services.close)
+	t.Cleanup(open)
+	m := serve(t, h, "example.com.", dns.TypeNAPTR, false)
+	if len(m.Answer) != 3 {
+		t.Fatalf("answer %v, want the three records", m.Answer)
+	}
+	for _, rr := range m.Answer {
+		if rr.Header().Ttl != 5 {
+			t.Errorf("TTL %d, want min_ttl 5 before the SRV names are resolved: %v", rr.Header().Ttl, rr)
+		}
 	}
 }
