@@ -2,6 +2,7 @@ package srvhealth
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,42 +95,72 @@ func (h *Handler) rewriteNAPTR(req, res *dns.Msg) (*dns.Msg, int) {
 		n, ok := rr.(*dns.NAPTR)
 		return ok && containsFold(dead, n.Replacement)
 	}
-	if len(dead) > 0 {
-		kept := 0
-		for _, rr := range res.Answer {
-			if _, ok := rr.(*dns.NAPTR); ok && !isDead(rr) {
-				kept++
-			}
-		}
-		if kept == 0 {
-			return res, 0 // every transport is down: the client's own failover is all that is left
-		}
+	orphaned := orphans(res.Answer, isDead)
+	drop := func(rr dns.RR) bool {
+		return isDead(rr) && !slices.Contains(orphaned, naptrApp(rr.(*dns.NAPTR).Service))
+	}
+	if len(dead) > 0 && !slices.ContainsFunc(res.Answer, drop) {
+		return res, 0 // every transport is down: the client's own failover is all that is left
 	}
 	c := capper{ttl: uint32(max(soonest.Sub(now), h.cfg.MinTTL) / time.Second)}
 	answer := make([]dns.RR, 0, len(res.Answer))
-	dropped := 0
+	var gone []string // the replacements of the records dropped
 	for _, rr := range res.Answer {
-		if isDead(rr) {
-			dropped++
+		if drop(rr) {
+			gone = append(gone, rr.(*dns.NAPTR).Replacement)
 			continue
 		}
 		answer = append(answer, rr)
 	}
 	c.capAll(answer)
 	res.Answer = answer
-	if dropped > 0 {
+	if len(gone) > 0 {
 		res.AuthenticatedData = false // RFC 4035 §3.2.3: not the RRset the upstream validated
 		// RFC 3403 additional-section processing may have added the SRV records of the replacements.
 		extra := make([]dns.RR, 0, len(res.Extra))
 		for _, rr := range res.Extra {
-			if s, ok := rr.(*dns.SRV); ok && containsFold(dead, s.Hdr.Name) {
+			if s, ok := rr.(*dns.SRV); ok && containsFold(gone, s.Hdr.Name) {
 				continue
 			}
 			extra = append(extra, rr)
 		}
 		res.Extra = extra
 	}
-	return res, dropped
+	return res, len(gone)
+}
+
+// orphans returns the applications of the dead records that no live record is left for: their dead
+// records stay, since a client of that application would otherwise have nothing. RFC 3263 §4.1 clients use
+// only the SIP records (SIP+D2U, SIPS+D2T...); a record of another application at the same owner
+// (E2U+web:http, a Diameter S-NAPTR) is nothing to them, and does not count as a survivor for them.
+func orphans(answer []dns.RR, isDead func(dns.RR) bool) []string {
+	var out []string
+	for _, rr := range answer {
+		n, ok := rr.(*dns.NAPTR)
+		if !ok || !isDead(rr) || slices.Contains(out, naptrApp(n.Service)) {
+			continue
+		}
+		app := naptrApp(n.Service)
+		alive := slices.ContainsFunc(answer, func(rr dns.RR) bool {
+			o, ok := rr.(*dns.NAPTR)
+			return ok && !isDead(rr) && naptrApp(o.Service) == app
+		})
+		if !alive {
+			out = append(out, app)
+		}
+	}
+	return out
+}
+
+// naptrApp is the application of a NAPTR service field: "sip" for the RFC 3263 SIP and SIPS services,
+// otherwise what comes before the first "+" (RFC 3958 S-NAPTR "aaa+ap1:diameter.tcp", ENUM "E2U+sip"),
+// lower case.
+func naptrApp(service string) string {
+	app, _, _ := strings.Cut(strings.ToLower(service), "+")
+	if app == "sips" {
+		return "sip"
+	}
+	return app
 }
 
 func containsFold(list []string, s string) bool {

@@ -175,3 +175,28 @@ func TestNAPTRTTLBeforeResolution(t *testing.T) {
 		}
 	}
 }
+
+// TestNAPTRNonSIPRecordDoesNotCountAsSurvivor: the guard that never drops every record is for RFC 3263
+// clients, which can use only the SIP records. A web or Diameter record at the same owner is nothing to
+// them: with every SIP transport down, the SIP records stay, as they do with no other record there.
+func TestNAPTRNonSIPRecordDoesNotCountAsSurvivor(t *testing.T) {
+	for _, other := range []string{
+		`example.com. 5 IN NAPTR 100 10 "u" "E2U+web:http" "!^.*$!http://www.example.com/!" .`,
+		`example.com. 5 IN NAPTR 50 50 "s" "aaa+ap1:diameter.tcp" "" _diameter._tcp.example.com.`,
+	} {
+		withOther := func(r *dns.Msg) *dns.Msg {
+			m := naptrZone(r)
+			if r.Question[0].Qtype == dns.TypeNAPTR {
+				m.Answer = append(m.Answer, test.NAPTR(other))
+			}
+			return m
+		}
+		v := &fakeView{status: map[string]health.Status{"tls.example.com.": down, "tcp.example.com.": down, "udp.example.com.": down}}
+		h := newTestHandler(t, "srvhealth example.com", v, upstream(withOther))
+		t.Cleanup(h.services.close)
+		m := naptrAfterResolution(t, h, 3)
+		if got := naptrServices(m); len(got) != 4 {
+			t.Errorf("with %s: NAPTR services %v, want all four: every SIP transport is down, so none is dropped", other, got)
+		}
+	}
+}
