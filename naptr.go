@@ -174,21 +174,25 @@ func containsFold(list []string, s string) bool {
 
 // srvSets knows, per SRV name that NAPTR records point at, the monitor keys of its targets. It learns them
 // by resolving the name through the chain in the background, again every interval while it is asked for;
-// the query path never waits for that. The zero value is ready; stop ends the resolutions in flight.
+// the query path never waits for that. It holds at most max_targets names; a name no NAPTR answer has
+// named for expire is forgotten when a new one finds the table full, as the monitor forgets its targets.
+// The zero value is ready; stop ends the resolutions in flight.
 type srvSets struct {
-	m    sync.Map // lower-case SRV name -> *srvSet
-	n    atomic.Int64
-	bg   sync.WaitGroup
-	mu   sync.Mutex // guards ctx, cancel and stopped
-	ctx  context.Context
-	stop context.CancelFunc
-	done bool
+	m     sync.Map // lower-case SRV name -> *srvSet
+	n     atomic.Int64
+	swept atomic.Int64 // unix nanoseconds of the last prune
+	bg    sync.WaitGroup
+	mu    sync.Mutex // guards ctx, cancel and stopped
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  bool
 }
 
 type srvSet struct {
 	keys atomic.Pointer[[]health.Key] // nil before the first resolution
 	due  atomic.Int64                 // unix nanoseconds of the next resolution
 	busy atomic.Bool                  // a resolution is in flight
+	seen atomic.Int64                 // unix nanoseconds of the last answer that named it, to the second
 }
 
 // dead reports whether every target of the SRV name is known and dropped (down, CNAME, no address), and
@@ -224,9 +228,10 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 // get returns the set of name, starting its resolution when it is new or due; nil when the table is full.
 func (s *srvSets) get(h *Handler, name string, svc *Service) *srvSet {
 	key := strings.ToLower(name)
+	now := h.now().UnixNano()
 	v, ok := s.m.Load(key)
 	if !ok {
-		if s.n.Load() >= int64(h.cfg.MaxTargets) {
+		if s.n.Load() >= int64(h.cfg.MaxTargets) && !s.prune(h, now) {
 			return nil
 		}
 		v, ok = s.m.LoadOrStore(key, &srvSet{})
@@ -235,12 +240,33 @@ func (s *srvSets) get(h *Handler, name string, svc *Service) *srvSet {
 		}
 	}
 	set := v.(*srvSet)
-	if now := h.now().UnixNano(); now >= set.due.Load() && set.busy.CompareAndSwap(false, true) {
+	if now-set.seen.Load() >= int64(time.Second) { // a store per second at most: the line stays shared
+		set.seen.Store(now)
+	}
+	if now >= set.due.Load() && set.busy.CompareAndSwap(false, true) {
 		if !s.spawn(func(ctx context.Context) { s.resolve(ctx, h, key, svc, set) }) {
 			set.busy.Store(false)
 		}
 	}
 	return set
+}
+
+// prune forgets the names no answer has named for expire, and reports whether that made room. It sweeps
+// the table at most once per interval, so a stream of new names against a full table costs one sweep per
+// interval, not one per query; those names are refused in between.
+func (s *srvSets) prune(h *Handler, now int64) bool {
+	last := s.swept.Load()
+	if now-last < int64(h.cfg.Interval) || !s.swept.CompareAndSwap(last, now) {
+		return false
+	}
+	stale := now - int64(h.cfg.Expire)
+	s.m.Range(func(k, v any) bool {
+		if v.(*srvSet).seen.Load() < stale && s.m.CompareAndDelete(k, v) {
+			s.n.Add(-1)
+		}
+		return true
+	})
+	return s.n.Load() < int64(h.cfg.MaxTargets)
 }
 
 // spawn runs f in a goroutine that stop waits for; false once stopped.

@@ -2,7 +2,9 @@ package srvhealth
 
 import (
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,5 +200,65 @@ func TestNAPTRNonSIPRecordDoesNotCountAsSurvivor(t *testing.T) {
 		if got := naptrServices(m); len(got) != 4 {
 			t.Errorf("with %s: NAPTR services %v, want all four: every SIP transport is down, so none is dropped", other, got)
 		}
+	}
+}
+
+// perOwnerNAPTR answers NAPTR for nK.example.com with a TCP and a UDP transport, each an SRV name of its
+// own (_sip._tcp.nK, _sip._udp.nK) whose single target is tcpK / udpK.example.com.
+func perOwnerNAPTR(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	q := r.Question[0]
+	switch q.Qtype {
+	case dns.TypeNAPTR:
+		m.Answer = []dns.RR{
+			test.NAPTR(q.Name + ` 300 IN NAPTR 10 50 "s" "SIP+D2T" "" _sip._tcp.` + q.Name),
+			test.NAPTR(q.Name + ` 300 IN NAPTR 20 50 "s" "SIP+D2U" "" _sip._udp.` + q.Name),
+		}
+	case dns.TypeSRV:
+		owner, _ := strings.CutPrefix(q.Name, firstTwoLabels(q.Name))
+		proto := strings.TrimPrefix(strings.Split(q.Name, ".")[1], "_")
+		m.Answer = []dns.RR{test.SRV(q.Name + " 300 IN SRV 0 0 5060 " + proto + strings.TrimPrefix(owner, "n"))}
+	}
+	return m
+}
+
+// TestNAPTRSetsForgottenWhenNotAsked: the SRV names behind NAPTR records are kept in a table bounded by
+// max_targets. Names no NAPTR answer has named for expire must leave it, or, once max_targets names have
+// been seen, no new NAPTR owner would ever be filtered again.
+func TestNAPTRSetsForgottenWhenNotAsked(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	v := &fakeView{status: map[string]health.Status{"tcp1.example.com.": up, "udp1.example.com.": up, "tcp2.example.com.": down, "udp2.example.com.": up}}
+	h := newTestHandler(t, "srvhealth example.com {\nmax_targets 2\n}", v, upstream(perOwnerNAPTR))
+	h.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	t.Cleanup(h.services.close)
+
+	// ask asks for owner's NAPTR until the SRV names it points at are resolved (or 2 s pass).
+	ask := func(owner string) []string {
+		t.Helper()
+		resolved := func() bool {
+			for _, p := range []string{"_sip._tcp.", "_sip._udp."} {
+				v, ok := h.services.m.Load(p + owner)
+				if !ok || v.(*srvSet).keys.Load() == nil {
+					return false
+				}
+			}
+			return true
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for !resolved() && time.Now().Before(deadline) {
+			serve(t, h, owner, dns.TypeNAPTR, false)
+			time.Sleep(10 * time.Millisecond)
+		}
+		return naptrServices(serve(t, h, owner, dns.TypeNAPTR, false))
+	}
+	ask("n1.example.com.") // fills the table: two SRV names
+	if got := naptrServices(serve(t, h, "n2.example.com.", dns.TypeNAPTR, false)); len(got) != 2 {
+		t.Fatalf("n2 with the table full: %v, want both records (served unfiltered)", got)
+	}
+	clock.Add(int64(h.cfg.Expire + time.Second)) // n1's names have not been named for expire
+	if got := ask("n2.example.com."); !slices.Equal(got, []string{"SIP+D2U"}) {
+		t.Errorf("n2 after n1's names expired: %v, want the dead TCP transport dropped", got)
 	}
 }
