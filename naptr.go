@@ -116,17 +116,49 @@ func (h *Handler) rewriteNAPTR(req, res *dns.Msg) (*dns.Msg, int) {
 	res.Answer = answer
 	if len(gone) > 0 {
 		res.AuthenticatedData = false // RFC 4035 §3.2.3: not the RRset the upstream validated
-		// RFC 3403 additional-section processing may have added the SRV records of the replacements.
-		extra := make([]dns.RR, 0, len(res.Extra))
-		for _, rr := range res.Extra {
-			if s, ok := rr.(*dns.SRV); ok && containsFold(gone, s.Hdr.Name) {
-				continue
-			}
-			extra = append(extra, rr)
-		}
-		res.Extra = extra
+		res.Extra = h.naptrExtra(res.Extra, answer, gone)
 	}
 	return res, len(gone)
+}
+
+// naptrExtra returns the additional section of a NAPTR answer whose records pointing at the SRV names gone
+// were dropped. RFC 3403 additional-section processing may have added those names' SRV records and the
+// addresses of their targets: both go, except the addresses of a target that a record still in the answer
+// leads to too (through an SRV record left in the section, or the targets known of its replacement).
+func (h *Handler) naptrExtra(extra, answer []dns.RR, gone []string) []dns.RR {
+	var dropped, kept []string // target names
+	for _, rr := range extra {
+		if s, ok := rr.(*dns.SRV); ok {
+			if containsFold(gone, s.Hdr.Name) {
+				dropped = append(dropped, s.Target)
+			} else {
+				kept = append(kept, s.Target)
+			}
+		}
+	}
+	for _, g := range gone {
+		dropped = h.services.appendTargets(dropped, g)
+	}
+	for _, rr := range answer {
+		if n, ok := rr.(*dns.NAPTR); ok {
+			kept = h.services.appendTargets(kept, n.Replacement)
+		}
+	}
+	out := make([]dns.RR, 0, len(extra))
+	for _, rr := range extra {
+		switch rr := rr.(type) {
+		case *dns.SRV:
+			if containsFold(gone, rr.Hdr.Name) {
+				continue
+			}
+		case *dns.A, *dns.AAAA:
+			if name := rr.Header().Name; containsFold(dropped, name) && !containsFold(kept, name) {
+				continue
+			}
+		}
+		out = append(out, rr)
+	}
+	return out
 }
 
 // orphans returns the applications of the dead records that no live record is left for: their dead
@@ -193,6 +225,20 @@ type srvSet struct {
 	due  atomic.Int64                 // unix nanoseconds of the next resolution
 	busy atomic.Bool                  // a resolution is in flight
 	seen atomic.Int64                 // unix nanoseconds of the last answer that named it, to the second
+}
+
+// appendTargets appends to out the targets known of the SRV name, as its last resolution found them.
+func (s *srvSets) appendTargets(out []string, name string) []string {
+	v, ok := s.m.Load(strings.ToLower(name))
+	if !ok {
+		return out
+	}
+	if keys := v.(*srvSet).keys.Load(); keys != nil {
+		for _, k := range *keys {
+			out = append(out, k.Target)
+		}
+	}
+	return out
 }
 
 // dead reports whether every target of the SRV name is known and dropped (down, CNAME, no address), and

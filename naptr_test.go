@@ -262,3 +262,39 @@ func TestNAPTRSetsForgottenWhenNotAsked(t *testing.T) {
 		t.Errorf("n2 after n1's names expired: %v, want the dead TCP transport dropped", got)
 	}
 }
+
+// TestNAPTRDropsAddressesOfDroppedTargets: RFC 3403 additional-section processing adds, after the SRV
+// records of the replacements, the addresses of their targets. When a record is dropped, its SRV name's
+// records go from the additional section, and so must the addresses of its targets, unless a record that
+// stays still leads to them.
+func TestNAPTRDropsAddressesOfDroppedTargets(t *testing.T) {
+	withGlue := func(r *dns.Msg) *dns.Msg {
+		m := naptrZone(r)
+		if r.Question[0].Qtype == dns.TypeNAPTR {
+			m.Extra = []dns.RR{
+				test.SRV("_sips._tcp.example.com. 5 IN SRV 0 0 5061 tls.example.com."),
+				test.SRV("_sip._tcp.example.com. 5 IN SRV 0 0 5060 tcp.example.com."),
+				test.A("tls.example.com. 5 IN A 192.0.2.61"),
+				test.AAAA("tls.example.com. 5 IN AAAA 2001:db8::61"),
+				test.A("tcp.example.com. 5 IN A 192.0.2.60"),
+				test.A("ns.example.com. 5 IN A 192.0.2.53"),
+			}
+		}
+		return m
+	}
+	v := &fakeView{status: map[string]health.Status{"tls.example.com.": down, "tcp.example.com.": up, "udp.example.com.": up}}
+	h := newTestHandler(t, "srvhealth example.com", v, upstream(withGlue))
+	t.Cleanup(h.services.close)
+	m := naptrAfterResolution(t, h, 3)
+	if got := naptrServices(m); !slices.Equal(got, []string{"SIP+D2T", "SIP+D2U"}) {
+		t.Fatalf("NAPTR services %v, want the TLS one dropped", got)
+	}
+	var extra []string
+	for _, rr := range m.Extra {
+		extra = append(extra, rr.Header().Name+" "+dns.TypeToString[rr.Header().Rrtype])
+	}
+	want := []string{"_sip._tcp.example.com. SRV", "tcp.example.com. A", "ns.example.com. A"}
+	if !slices.Equal(extra, want) {
+		t.Errorf("additional %v, want %v: the dropped target's addresses gone, the others kept", extra, want)
+	}
+}
