@@ -250,15 +250,10 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if err != nil {
 				return c.Errf("scope: %q is not a CIDR (and zones or any stand alone)", a)
 			}
-			if p.Addr().Is4In6() {
-				// Probed addresses are compared unmapped, so an IPv4-mapped prefix is stored as the IPv4
-				// prefix it means; one shorter than the ::ffff:0:0/96 block itself means nothing.
-				if p.Bits() < 96 {
-					return c.Errf("scope: %q covers more than the IPv4-mapped block ::ffff:0:0/96; write the IPv4 CIDR", a)
-				}
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			if p, err = unmapPrefix(p); err != nil {
+				return c.Errf("scope: %q %v", a, err)
 			}
-			cfg.Scope.Prefixes = append(cfg.Scope.Prefixes, p.Masked())
+			cfg.Scope.Prefixes = append(cfg.Scope.Prefixes, p)
 		}
 	case "warm":
 		if len(args) == 0 {
@@ -281,7 +276,10 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if err != nil {
 				return c.Errf("status: %q is not a CIDR of the clients allowed to ask", a)
 			}
-			cfg.StatusAllow = append(cfg.StatusAllow, p.Masked())
+			if p, err = unmapPrefix(p); err != nil {
+				return c.Errf("status: %q %v", a, err)
+			}
+			cfg.StatusAllow = append(cfg.StatusAllow, p)
 		}
 	case "filter_addresses":
 		if err := want(0, "no arguments"); err != nil {
@@ -392,6 +390,19 @@ func finish(c *caddy.Controller, cfg *Config, pend *serviceLines) error {
 		return c.Errf("expire: %s must not be below interval %s", cfg.Expire, cfg.Interval)
 	}
 	return nil
+}
+
+// unmapPrefix returns p masked, and an IPv4-mapped prefix as the IPv4 prefix it means: addresses (probed
+// ones and status clients alike) are compared unmapped, so a mapped prefix kept as it is would match
+// nothing. One shorter than the ::ffff:0:0/96 block itself means no IPv4 prefix and is an error.
+func unmapPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.Addr().Is4In6() {
+		return p.Masked(), nil
+	}
+	if p.Bits() < 96 {
+		return netip.Prefix{}, fmt.Errorf("covers more than the IPv4-mapped block ::ffff:0:0/96; write the IPv4 CIDR")
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked(), nil
 }
 
 // serviceLabel checks that s looks like "_name._proto" and returns it lower-cased with a trailing dot.

@@ -93,6 +93,9 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n status 10.0.0.0/8 2001:db8::1/64\n}", check: func(c *Config) bool {
 			return len(c.StatusAllow) == 2 && c.StatusAllow[1].String() == "2001:db8::/64"
 		}},
+		{input: "srvhealth {\n status ::ffff:127.0.0.0/104\n}", check: func(c *Config) bool {
+			return len(c.StatusAllow) == 1 && c.StatusAllow[0].String() == "127.0.0.0/8"
+		}},
 		{input: "srvhealth {\n filter_addresses\n}", check: func(c *Config) bool { return c.FilterAddresses }},
 		{input: "srvhealth . {\n scope any\n}", check: func(c *Config) bool { return c.Scope.Any && c.Zones[0] == "." }},
 		{input: "srvhealth . {\n scope 192.0.2.0/24\n}", check: func(c *Config) bool { return len(c.Scope.Prefixes) == 1 }},
@@ -146,6 +149,7 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n all_down nodata\n all_down servfail\n}", wantErr: "all_down: the policy for every service given twice"},
 		{input: "srvhealth {\n all_down _sip._tcp nodata\n all_down _SIP._tcp servfail\n}", wantErr: "all_down: the policy for _SIP._tcp given twice"},
 		{input: "srvhealth {\n scope ::ffff:10.0.0.0/80\n}", wantErr: "covers more than the IPv4-mapped block"},
+		{input: "srvhealth {\n status ::ffff:10.0.0.0/80\n}", wantErr: `status: "::ffff:10.0.0.0/80" covers more than the IPv4-mapped block`},
 		{input: "srvhealth . {\n interval 5s\n}", wantErr: "scope: with the root zone . the default scope zones would probe any host"},
 		{input: "srvhealth . example.com {\n scope zones\n}", wantErr: "list the CIDRs of your SIP/XMPP servers"},
 	}

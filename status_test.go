@@ -1,11 +1,16 @@
 package srvhealth
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
@@ -77,6 +82,34 @@ func TestStatusStrings(t *testing.T) {
 	} {
 		if got := targetState(tc.r, tc.inScope); got != tc.want {
 			t.Errorf("targetState(%+v, %v) = %q, want %q", tc.r.Status, tc.inScope, got, tc.want)
+		}
+	}
+}
+
+// askStatus asks h for CH TXT name from the client at ip and returns the reply.
+func askStatus(t *testing.T, h *Handler, name, ip string) *dns.Msg {
+	t.Helper()
+	req := new(dns.Msg)
+	req.SetQuestion(name, dns.TypeTXT)
+	req.Question[0].Qclass = dns.ClassCHAOS
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: ip})
+	if _, err := h.ServeDNS(context.Background(), rec, req); err != nil {
+		t.Fatalf("ServeDNS: %v", err)
+	}
+	if rec.Msg == nil {
+		t.Fatal("no reply written")
+	}
+	return rec.Msg
+}
+
+// TestStatusMappedPrefix: clients are matched unmapped (an IPv4 client on a dual-stack socket arrives as
+// ::ffff:a.b.c.d), so an IPv4-mapped prefix in the status line must mean the IPv4 prefix it maps, as it does
+// in scope; accepted as it is, it would match nobody.
+func TestStatusMappedPrefix(t *testing.T) {
+	h := newTestHandler(t, "srvhealth example.com {\nstatus ::ffff:127.0.0.0/104\n}", &fakeView{}, upstream(sipAnswer))
+	for _, ip := range []string{"127.0.0.1", "::ffff:127.0.0.1"} {
+		if m := askStatus(t, h, "srvhealth.example.com.", ip); m.Rcode != dns.RcodeSuccess {
+			t.Errorf("client %s: rcode %s, want the status (NOERROR)", ip, dns.RcodeToString[m.Rcode])
 		}
 	}
 }
