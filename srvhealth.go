@@ -42,7 +42,7 @@ func (h *Handler) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if h.statusQuery(r) {
+	if h.statusQuery(w, r) {
 		return h.serveStatus(ctx, w, r)
 	}
 	if svc := h.srvQuery(r); svc != nil {

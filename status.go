@@ -28,7 +28,9 @@ import (
 //
 // Each target is one TXT record of "key=value" strings: target, port, probe, domain, state, since, checked,
 // and one "addr=" string per probed address with its state, the last probe's round-trip time and result.
-// Only clients inside the allowed CIDRs are answered; everyone else gets REFUSED.
+// Only clients inside the allowed CIDRs are answered. Everyone else's query goes on to the next plugin, as
+// any other CH TXT query does: a REFUSED for the status names alone would tell an outsider which services
+// and zones are monitored.
 
 // statusLabel is the label that, in front of one of the block's zones, names the CH TXT answer that
 // lists every monitored target.
@@ -54,13 +56,15 @@ func statusAll(name string, zones []string) bool {
 // defaultStatusAllow are the clients allowed when the status property names none: loopback only.
 var defaultStatusAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
-// statusQuery reports whether r asks for the status (CH TXT, a status name) of a block that answers it.
-func (h *Handler) statusQuery(r *dns.Msg) bool {
+// statusQuery reports whether r asks for the status (CH TXT, a status name) of a block that answers it,
+// from a client it answers.
+func (h *Handler) statusQuery(w dns.ResponseWriter, r *dns.Msg) bool {
 	if h.cfg.StatusAllow == nil || len(r.Question) != 1 {
 		return false
 	}
 	q := r.Question[0]
-	return q.Qclass == dns.ClassCHAOS && q.Qtype == dns.TypeTXT && (statusAll(q.Name, h.cfg.Zones) || h.cfg.match(q.Name) != nil)
+	return q.Qclass == dns.ClassCHAOS && q.Qtype == dns.TypeTXT && (statusAll(q.Name, h.cfg.Zones) || h.cfg.match(q.Name) != nil) &&
+		allowed(h.cfg.StatusAllow, w.RemoteAddr())
 }
 
 // serveStatus answers a status query.
@@ -69,11 +73,6 @@ func (h *Handler) serveStatus(ctx context.Context, w dns.ResponseWriter, r *dns.
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	if !allowed(h.cfg.StatusAllow, w.RemoteAddr()) {
-		m.Rcode = dns.RcodeRefused
-		w.WriteMsg(m)
-		return dns.RcodeRefused, nil
-	}
 	q := r.Question[0]
 	var lines [][]string
 	if statusAll(q.Name, h.cfg.Zones) {
