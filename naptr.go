@@ -20,9 +20,10 @@ import (
 // srvhealth drops such records, unless that would leave none: the SRV names are resolved through the
 // chain in the background, their targets join the monitor, and the query path only reads their state.
 
-// naptrQuery reports whether r is a NAPTR query under the zones.
+// naptrQuery reports whether r is a NAPTR query (class IN) under the zones.
 func (h *Handler) naptrQuery(r *dns.Msg) bool {
-	return len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeNAPTR && underZones(r.Question[0].Name, h.cfg.Zones)
+	return len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeNAPTR && r.Question[0].Qclass == dns.ClassINET &&
+		underZones(r.Question[0].Name, h.cfg.Zones)
 }
 
 // naptrWriter rewrites the next plugin's NAPTR answer on its way to the client.

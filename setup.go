@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/probe"
 )
@@ -26,8 +28,24 @@ var log = clog.NewWithPlugin(pluginName)
 
 func init() {
 	plugin.Register(pluginName, setup)
-	// CoreDNS refuses CH class queries unless a plugin that answers them is in the block: the status does.
-	dnsserver.EnableChaos[pluginName] = struct{}{}
+	// CoreDNS refuses every class but IN unless a plugin it lists in EnableChaos is in the block. Only the
+	// status answers CH, so srvhealth is not listed: a block with status gets the chaosGate, which is.
+	dnsserver.EnableChaos[chaosGateName] = struct{}{}
+}
+
+// chaosGateName is the name of the chaosGate, as EnableChaos lists it.
+const chaosGateName = pluginName + "_status"
+
+// chaosGate opens CH class queries on the server for a block with status: CoreDNS decides that by the
+// names of the block's plugins, and srvhealth must keep its own name. It only passes queries on to
+// srvhealth, which answers the status names and refuses the other CH questions unless another plugin of
+// the block answers them (see serveOtherClass).
+type chaosGate struct{ next plugin.Handler }
+
+func (g chaosGate) Name() string { return chaosGateName }
+
+func (g chaosGate) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	return g.next.ServeDNS(ctx, w, r)
 }
 
 // DirectiveOrder returns the stock CoreDNS directive order with srvhealth inserted right before cache, the
@@ -57,6 +75,10 @@ func setup(c *caddy.Controller) error {
 	h.hook(c)
 
 	config := dnsserver.GetConfig(c)
+	h.block = config
+	if cfg.StatusAllow != nil {
+		config.AddPlugin(func(next plugin.Handler) plugin.Handler { return chaosGate{next: next} })
+	}
 	config.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		h.Next = next
 		// The chain is built from its end, so a dnssec plugin after srvhealth is registered by now.

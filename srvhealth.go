@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/metadata"
@@ -29,8 +31,11 @@ type Handler struct {
 	intn func(n int) int  // uniform random integer in [0, n); rand.IntN, or seeded in tests
 	now  func() time.Time // time.Now, or fixed in tests
 
-	signer   *dnssec.Dnssec  // the block's dnssec plugin, which signs what srvhealth changed; nil without one
-	monitor  *health.Monitor // nil when view is a test fake
+	signer   *dnssec.Dnssec    // the block's dnssec plugin, which signs what srvhealth changed; nil without one
+	block    *dnsserver.Config // the server block srvhealth is in; nil in tests that build it by hand
+	chaos    sync.Once         // works out otherChaos, once the block's chain is built
+	ownChaos bool              // no other plugin of the block opens the classes other than IN
+	monitor  *health.Monitor   // nil when view is a test fake
 	warm     *warmer
 	soa      soaCache  // SOAs for the negative answers srvhealth makes
 	services srvSets   // the targets behind the SRV names NAPTR records point at
@@ -42,8 +47,8 @@ func (h *Handler) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if h.statusQuery(w, r) {
-		return h.serveStatus(ctx, w, r)
+	if len(r.Question) == 1 && r.Question[0].Qclass != dns.ClassINET {
+		return h.serveOtherClass(ctx, w, r)
 	}
 	if svc := h.srvQuery(r); svc != nil {
 		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
@@ -60,9 +65,41 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
 }
 
+// serveOtherClass answers a question of a class other than IN. Nothing is filtered: an answer's class is
+// its question's (RFC 1035 §4.1.1, RFC 2181 §6) and the health srvhealth knows is of IN data. The status
+// (CH TXT) is answered for the clients it allows. When it is the status that opened the other classes on
+// the server (no other plugin of the block answers them), every other such question gets the REFUSED the
+// server would have given without it; the server writes it.
+func (h *Handler) serveOtherClass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if h.statusQuery(w, r) {
+		return h.serveStatus(ctx, w, r)
+	}
+	if h.cfg.StatusAllow != nil && h.onlyChaos() {
+		return dns.RcodeRefused, nil
+	}
+	return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
+}
+
+// onlyChaos reports whether srvhealth's status is the only thing in its block that opens the classes
+// other than IN: no other plugin of the block is one CoreDNS opens them for (chaos, forward...).
+func (h *Handler) onlyChaos() bool {
+	h.chaos.Do(func() {
+		h.ownChaos = true
+		if h.block == nil {
+			return
+		}
+		for _, p := range h.block.Handlers() {
+			if _, ok := dnsserver.EnableChaos[p.Name()]; ok && p.Name() != chaosGateName {
+				h.ownChaos = false
+			}
+		}
+	})
+	return h.ownChaos
+}
+
 // srvQuery returns the configured service an SRV query is for, or nil when the query is not one.
 func (h *Handler) srvQuery(r *dns.Msg) *Service {
-	if len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeSRV {
+	if len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeSRV || r.Question[0].Qclass != dns.ClassINET {
 		return nil
 	}
 	return h.cfg.match(r.Question[0].Name)

@@ -115,22 +115,27 @@ func TestStatusMappedPrefix(t *testing.T) {
 }
 
 // TestStatusOutsiderCannotTellWhatIsMonitored: a client outside the status CIDRs gets, for the status
-// names (srvhealth.ZONE, a monitored service), the next plugin's answer, as for any other CH TXT name; a
+// names (srvhealth.ZONE, a monitored service), the answer it gets for any other CH TXT name: the server's
+// REFUSED when the status alone opens CH, the next plugin's answer when another plugin answers CH. A
 // REFUSED with AA for those names alone would list what is monitored.
 func TestStatusOutsiderCannotTellWhatIsMonitored(t *testing.T) {
-	next := upstream(func(r *dns.Msg) *dns.Msg {
+	nxdomain := func(r *dns.Msg) *dns.Msg {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeNameError)
 		return m
-	})
-	h := newTestHandler(t, "srvhealth example.com {\nstatus 127.0.0.0/8\n}", &fakeView{}, next)
-	for _, name := range []string{"srvhealth.example.com.", "_sip._udp.example.com.", "_sip._udp.example.org.", "www.example.com."} {
-		m := askStatus(t, h, name, "192.0.2.77")
-		if m.Rcode != dns.RcodeNameError || m.Authoritative || len(m.Answer) != 0 {
-			t.Errorf("outsider asking %s: rcode %s aa %v answer %v, want the next plugin's NXDOMAIN", name, dns.RcodeToString[m.Rcode], m.Authoritative, m.Answer)
-		}
 	}
-	if m := askStatus(t, h, "srvhealth.example.com.", "127.0.0.1"); m.Rcode != dns.RcodeSuccess || !m.Authoritative {
-		t.Errorf("allowed client: rcode %s aa %v, want the status", dns.RcodeToString[m.Rcode], m.Authoritative)
+	for _, after := range []string{"file", "forward"} {
+		s, _ := blockServer(t, "srvhealth example.com {\nstatus 127.0.0.0/8\n}", &fakeView{}, &named{name: after, answer: nxdomain})
+		other := ask(t, s, "192.0.2.77", "www.example.com.", dns.TypeTXT, dns.ClassCHAOS)
+		for _, name := range []string{"srvhealth.example.com.", "_sip._udp.example.com."} {
+			m := ask(t, s, "192.0.2.77", name, dns.TypeTXT, dns.ClassCHAOS)
+			if m.Rcode != other.Rcode || m.Authoritative != other.Authoritative || len(m.Answer) != 0 {
+				t.Errorf("%s after srvhealth, outsider asking %s: rcode %s aa %v answer %v, want what www.example.com gets: %s aa %v",
+					after, name, dns.RcodeToString[m.Rcode], m.Authoritative, m.Answer, dns.RcodeToString[other.Rcode], other.Authoritative)
+			}
+		}
+		if m := ask(t, s, "127.0.0.1", "srvhealth.example.com.", dns.TypeTXT, dns.ClassCHAOS); m.Rcode != dns.RcodeSuccess || !m.Authoritative {
+			t.Errorf("%s after srvhealth, allowed client: rcode %s aa %v, want the status", after, dns.RcodeToString[m.Rcode], m.Authoritative)
+		}
 	}
 }
