@@ -205,9 +205,10 @@ func (c *capper) capAll(rrs []dns.RR) {
 // address records of targets not served are removed, addresses the monitor knows to be down are removed,
 // and the known-up addresses of a served target are added when the backend sent none for it. Every other
 // record (OPT, glue of other names) stays as it was. With keepDown (serve_all when every target is down)
-// the addresses of down targets stay too, since those targets are served. The section is appended to out,
-// its TTLs capped by c.
-func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown bool) []dns.RR {
+// the addresses of down targets stay too, since those targets are served. Without glue nothing is added
+// (minimal is in the block: the backend's additional section was emptied on purpose). The section is
+// appended to out, its TTLs capped by c.
+func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown, glue bool) []dns.RR {
 	c.reserve(extra)
 	for _, rr := range extra {
 		var ip []byte
@@ -244,6 +245,9 @@ func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown bool) [
 	}
 	for i := range js {
 		j := &js[i]
+		if !glue {
+			break
+		}
 		// The addresses of a CNAME target belong to the name it points to; written at the alias's own
 		// name they would be data the zone does not have.
 		if !j.served || j.inExtra || !j.known || j.status.CNAME || len(j.status.Up) == 0 || addedBefore(js[:i], j.srv.Target) {

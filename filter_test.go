@@ -137,7 +137,7 @@ func TestFixAdditional(t *testing.T) {
 		{srv: srv("sip4.example.com."), served: true, known: true, status: health.Status{Up: []netip.Addr{netip.MustParseAddr("192.0.2.4")}}},
 		{srv: srv("alias.example.com."), served: true, known: true, status: health.Status{CNAME: true, Up: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}},
 	}
-	out := fixAdditional(nil, extra, js, &capper{ttl: 30}, false)
+	out := fixAdditional(nil, extra, js, &capper{ttl: 30}, false, true)
 	var got []string
 	for _, rr := range out {
 		got = append(got, rr.String())
@@ -155,7 +155,7 @@ func TestFixAdditional(t *testing.T) {
 	for i := range js {
 		js[i].served, js[i].inExtra = true, false
 	}
-	if out := fixAdditional(nil, extra, js, &capper{ttl: 30}, true); len(out) != 6 {
+	if out := fixAdditional(nil, extra, js, &capper{ttl: 30}, true, true); len(out) != 6 {
 		t.Errorf("keepDown: %d records, want the 5 of the backend and sip4's added", len(out))
 	}
 }

@@ -85,6 +85,9 @@ func setup(c *caddy.Controller) error {
 		if d, ok := config.Handler("dnssec").(dnssec.Dnssec); ok {
 			h.signer = &d
 		}
+		// minimal (after srvhealth in the directive order) empties the additional section on purpose:
+		// srvhealth, which sees the answer after it, must not fill it again.
+		h.minimal = config.Handler("minimal") != nil
 		return h
 	})
 	return nil

@@ -33,8 +33,9 @@ type Handler struct {
 
 	signer   *dnssec.Dnssec    // the block's dnssec plugin, which signs what srvhealth changed; nil without one
 	block    *dnsserver.Config // the server block srvhealth is in; nil in tests that build it by hand
-	chaos    sync.Once         // works out otherChaos, once the block's chain is built
+	chaos    sync.Once         // works out ownChaos, once the block's chain is built
 	ownChaos bool              // no other plugin of the block opens the classes other than IN
+	minimal  bool              // the block has minimal: srvhealth adds no addresses to the additional section
 	monitor  *health.Monitor   // nil when view is a test fake
 	warm     *warmer
 	soa      soaCache  // SOAs for the negative answers srvhealth makes
@@ -258,7 +259,7 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 	answer := appendReplaced(buf[:0:len(res.Answer)], res.Answer, kept, signed)
 	answer = answer[:len(answer):len(answer)] // whoever appends to the answer (dnssec) must not reach into Extra
 	c.capAll(answer)
-	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown)
+	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown, !h.minimal)
 	res.Answer = answer
 	return res, o
 }
@@ -348,7 +349,7 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 			Hdr:    dns.RR_Header{Name: srvs[0].Hdr.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl},
 			Target: ".",
 		})
-		res.Extra = fixAdditional(make([]dns.RR, 0, len(res.Extra)), res.Extra, js, &capper{ttl: ttl}, false)
+		res.Extra = fixAdditional(make([]dns.RR, 0, len(res.Extra)), res.Extra, js, &capper{ttl: ttl}, false, !h.minimal)
 	}
 	return res
 }

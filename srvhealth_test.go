@@ -720,3 +720,22 @@ func TestTTLOfUnprobedTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestMinimalRespected: with minimal in the block, the answers leave without an additional section, and
+// srvhealth, which sees them after minimal, must not put the targets' addresses back.
+func TestMinimalRespected(t *testing.T) {
+	st := map[string]health.Status{
+		"sip1.example.com.":    {State: health.Up, Resolved: true, Up: addrList("192.0.2.1"), Down: addrList("2001:db8::1")},
+		"sip2.example.com.":    up,
+		"standby.example.com.": {State: health.Up, Resolved: true, Up: addrList("192.0.2.9")},
+	}
+	s, _ := blockServer(t, "srvhealth example.com", &fakeView{status: st},
+		&named{name: "minimal", strip: true}, &named{name: "file", answer: backend})
+	m := ask(t, s, "10.0.0.1", "_sip._tcp.example.com.", dns.TypeSRV, dns.ClassINET)
+	if len(targets(m)) != 3 {
+		t.Fatalf("targets %v, want the three", targets(m))
+	}
+	if len(m.Extra) != 0 {
+		t.Errorf("additional %v, want none: minimal is in the block", m.Extra)
+	}
+}
