@@ -31,16 +31,18 @@ type Handler struct {
 	intn func(n int) int  // uniform random integer in [0, n); rand.IntN, or seeded in tests
 	now  func() time.Time // time.Now, or fixed in tests
 
-	signer   *dnssec.Dnssec    // the block's dnssec plugin, which signs what srvhealth changed; nil without one
-	block    *dnsserver.Config // the server block srvhealth is in; nil in tests that build it by hand
-	chaos    sync.Once         // works out ownChaos, once the block's chain is built
-	ownChaos bool              // no other plugin of the block opens the classes other than IN
-	minimal  bool              // the block has minimal: srvhealth adds no addresses to the additional section
-	monitor  *health.Monitor   // nil when view is a test fake
-	warm     *warmer
-	soa      soaCache  // SOAs for the negative answers srvhealth makes
-	services srvSets   // the targets behind the SRV names NAPTR records point at
-	inst     *instance // the caddy instance it belongs to; nil in tests that build it by hand
+	signer       *dnssec.Dnssec    // the block's dnssec plugin, which signs what srvhealth changed; nil without one
+	block        *dnsserver.Config // the server block srvhealth is in; nil in tests that build it by hand
+	chaos        sync.Once         // works out ownChaos, once the block's chain is built
+	ownChaos     bool              // no other plugin of the block opens the classes other than IN
+	minimal      bool              // the block has minimal: srvhealth adds no addresses to the additional section
+	monitor      *health.Monitor   // nil when view is a test fake
+	reports      reporter          // what the status reads instead of monitor; set by tests
+	statusFailed sync.Once         // logs the first status answer that could not be written
+	warm         *warmer
+	soa          soaCache  // SOAs for the negative answers srvhealth makes
+	services     srvSets   // the targets behind the SRV names NAPTR records point at
+	inst         *instance // the caddy instance it belongs to; nil in tests that build it by hand
 }
 
 // Name implements plugin.Handler.
