@@ -341,8 +341,10 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 		res.Answer = replaceSRVs(res.Answer, nil, signed)
 		res.Ns = nil
 		res.Extra = onlyOPT(res.Extra)
+		// The records denied are those at the end of a CNAME chain, and RFC 2308 §2.2 wants the SOA of
+		// that name's zone, not of the alias the client asked for.
 		ask := h.chain().query
-		if soa := h.soa.get(ctx, parentOfService(req.Question[0].Name), h.now(), ask); soa != nil {
+		if soa := h.soa.get(ctx, parentOfService(srvs[0].Hdr.Name), h.now(), ask); soa != nil {
 			res.Ns = []dns.RR{negativeSOA(soa, ttl)}
 		}
 	case Unavailable:

@@ -739,3 +739,34 @@ func TestMinimalRespected(t *testing.T) {
 		t.Errorf("additional %v, want none: minimal is in the block", m.Extra)
 	}
 }
+
+// TestNoDataThroughCNAMETakesTheTargetZoneSOA: when the SRV owner is an alias, the SRV records and so the
+// NODATA srvhealth makes are for the name the CNAME leads to; RFC 2308 §2.2 puts the SOA of that name's
+// zone in the authority section (the answer keeps the CNAME), not the SOA of the zone of the alias.
+func TestNoDataThroughCNAMETakesTheTargetZoneSOA(t *testing.T) {
+	next := upstream(func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		switch {
+		case q.Qtype == dns.TypeSOA && strings.HasSuffix(q.Name, "example.net."):
+			m.Answer = []dns.RR{test.SOA("example.net. 3600 IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 60")}
+		case q.Qtype == dns.TypeSOA:
+			m.Answer = []dns.RR{test.SOA("example.com. 3600 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 60")}
+		case q.Qtype == dns.TypeSRV:
+			m.Answer = []dns.RR{
+				test.CNAME("_sip._tcp.example.com. 300 IN CNAME _sip._tcp.example.net."),
+				test.SRV("_sip._tcp.example.net. 300 IN SRV 10 10 5060 sip1.example.com."),
+			}
+		}
+		return m
+	})
+	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, next)
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if len(m.Answer) != 1 || m.Answer[0].Header().Rrtype != dns.TypeCNAME {
+		t.Fatalf("answer %v, want the CNAME alone", m.Answer)
+	}
+	if len(m.Ns) != 1 || m.Ns[0].Header().Name != "example.net." {
+		t.Errorf("authority %v, want the SOA of example.net, the zone the CNAME leads to", m.Ns)
+	}
+}
