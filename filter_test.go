@@ -73,7 +73,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestHealthTTL(t *testing.T) {
-	in := func(d time.Duration) health.Status { return health.Status{Until: now.Add(d)} }
+	in := func(d time.Duration) health.Status { return health.Status{Resolved: true, Until: now.Add(d)} }
 	for _, tc := range []struct {
 		name string
 		js   []judged
@@ -84,6 +84,8 @@ func TestHealthTTL(t *testing.T) {
 		{"dropped targets do not count", []judged{{served: false, known: true, status: in(2 * time.Second)}, {served: true}}, 30},
 		{"never below min_ttl", []judged{{served: true, known: true, status: in(time.Second)}}, 5},
 		{"a flip past max_ttl", []judged{{served: true, known: true, status: in(time.Hour)}}, 30},
+		{"not resolved yet: min_ttl", []judged{{served: true, known: true}, {served: true, known: true, status: in(time.Hour)}}, 5},
+		{"not resolved, first round due later: min_ttl", []judged{{served: true, known: true, status: health.Status{Until: now.Add(8 * time.Second)}}}, 5},
 	} {
 		if got := healthTTL(tc.js, now, 5*time.Second, 30*time.Second); got != tc.want {
 			t.Errorf("%s: healthTTL = %d, want %d", tc.name, got, tc.want)
