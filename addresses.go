@@ -28,7 +28,7 @@ func (h *Handler) addressQuery(r *dns.Msg) (health.Addresses, bool) {
 		return health.Addresses{}, false
 	}
 	q := r.Question[0]
-	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA || !underZones(q.Name, h.cfg.Zones) || !h.inScope(q.Name) {
+	if q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA || q.Qclass != dns.ClassINET || !underZones(q.Name, h.cfg.Zones) || !h.inScope(q.Name) {
 		return health.Addresses{}, false
 	}
 	return h.view.Addresses(strings.ToLower(q.Name)) // ToLower allocates only for a name with upper case

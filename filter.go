@@ -99,9 +99,9 @@ func pick(js []judged, ok func(*judged) bool) bool {
 func healthTTL(js []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 {
 	d := maxTTL
 	for i := range js {
-		if j := &js[i]; j.served && j.known && !j.status.Until.IsZero() {
-			if u := j.status.Until.Sub(now); u < d {
-				d = u
+		if j := &js[i]; j.served && j.known {
+			if u := soonestChange(j.status, now); !u.IsZero() && u.Sub(now) < d {
+				d = u.Sub(now)
 			}
 		}
 	}
@@ -109,6 +109,17 @@ func healthTTL(js []judged, now time.Time, minTTL, maxTTL time.Duration) uint32 
 		d = minTTL
 	}
 	return uint32(d / time.Second)
+}
+
+// soonestChange returns the soonest time a monitored target with status st could change state; zero when
+// probing cannot change it. A target not resolved yet (just registered, or its resolution keeps failing)
+// has had no probe round: it counts as up until its first one, which may find it down at any moment, so
+// it could change now, whatever Until says (the monitor's first snapshot of a target has none).
+func soonestChange(st health.Status, now time.Time) time.Time {
+	if !st.Resolved {
+		return now
+	}
+	return st.Until
 }
 
 // capper lowers TTLs to at most ttl. A record that must change is copied: backends such as file hand out
@@ -194,9 +205,10 @@ func (c *capper) capAll(rrs []dns.RR) {
 // address records of targets not served are removed, addresses the monitor knows to be down are removed,
 // and the known-up addresses of a served target are added when the backend sent none for it. Every other
 // record (OPT, glue of other names) stays as it was. With keepDown (serve_all when every target is down)
-// the addresses of down targets stay too, since those targets are served. The section is appended to out,
-// its TTLs capped by c.
-func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown bool) []dns.RR {
+// the addresses of down targets stay too, since those targets are served. Without glue nothing is added
+// (minimal is in the block: the backend's additional section was emptied on purpose). The section is
+// appended to out, its TTLs capped by c.
+func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown, glue bool) []dns.RR {
 	c.reserve(extra)
 	for _, rr := range extra {
 		var ip []byte
@@ -233,6 +245,9 @@ func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown bool) [
 	}
 	for i := range js {
 		j := &js[i]
+		if !glue {
+			break
+		}
 		// The addresses of a CNAME target belong to the name it points to; written at the alias's own
 		// name they would be data the zone does not have.
 		if !j.served || j.inExtra || !j.known || j.status.CNAME || len(j.status.Up) == 0 || addedBefore(js[:i], j.srv.Target) {

@@ -73,7 +73,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestHealthTTL(t *testing.T) {
-	in := func(d time.Duration) health.Status { return health.Status{Until: now.Add(d)} }
+	in := func(d time.Duration) health.Status { return health.Status{Resolved: true, Until: now.Add(d)} }
 	for _, tc := range []struct {
 		name string
 		js   []judged
@@ -84,6 +84,8 @@ func TestHealthTTL(t *testing.T) {
 		{"dropped targets do not count", []judged{{served: false, known: true, status: in(2 * time.Second)}, {served: true}}, 30},
 		{"never below min_ttl", []judged{{served: true, known: true, status: in(time.Second)}}, 5},
 		{"a flip past max_ttl", []judged{{served: true, known: true, status: in(time.Hour)}}, 30},
+		{"not resolved yet: min_ttl", []judged{{served: true, known: true}, {served: true, known: true, status: in(time.Hour)}}, 5},
+		{"not resolved, first round due later: min_ttl", []judged{{served: true, known: true, status: health.Status{Until: now.Add(8 * time.Second)}}}, 5},
 	} {
 		if got := healthTTL(tc.js, now, 5*time.Second, 30*time.Second); got != tc.want {
 			t.Errorf("%s: healthTTL = %d, want %d", tc.name, got, tc.want)
@@ -137,7 +139,7 @@ func TestFixAdditional(t *testing.T) {
 		{srv: srv("sip4.example.com."), served: true, known: true, status: health.Status{Up: []netip.Addr{netip.MustParseAddr("192.0.2.4")}}},
 		{srv: srv("alias.example.com."), served: true, known: true, status: health.Status{CNAME: true, Up: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}},
 	}
-	out := fixAdditional(nil, extra, js, &capper{ttl: 30}, false)
+	out := fixAdditional(nil, extra, js, &capper{ttl: 30}, false, true)
 	var got []string
 	for _, rr := range out {
 		got = append(got, rr.String())
@@ -155,7 +157,7 @@ func TestFixAdditional(t *testing.T) {
 	for i := range js {
 		js[i].served, js[i].inExtra = true, false
 	}
-	if out := fixAdditional(nil, extra, js, &capper{ttl: 30}, true); len(out) != 6 {
+	if out := fixAdditional(nil, extra, js, &capper{ttl: 30}, true, true); len(out) != 6 {
 		t.Errorf("keepDown: %d records, want the 5 of the backend and sip4's added", len(out))
 	}
 }

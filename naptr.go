@@ -2,6 +2,7 @@ package srvhealth
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,10 @@ import (
 // srvhealth drops such records, unless that would leave none: the SRV names are resolved through the
 // chain in the background, their targets join the monitor, and the query path only reads their state.
 
-// naptrQuery reports whether r is a NAPTR query under the zones.
+// naptrQuery reports whether r is a NAPTR query (class IN) under the zones.
 func (h *Handler) naptrQuery(r *dns.Msg) bool {
-	return len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeNAPTR && underZones(r.Question[0].Name, h.cfg.Zones)
+	return len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeNAPTR && r.Question[0].Qclass == dns.ClassINET &&
+		underZones(r.Question[0].Name, h.cfg.Zones)
 }
 
 // naptrWriter rewrites the next plugin's NAPTR answer on its way to the client.
@@ -94,42 +96,104 @@ func (h *Handler) rewriteNAPTR(req, res *dns.Msg) (*dns.Msg, int) {
 		n, ok := rr.(*dns.NAPTR)
 		return ok && containsFold(dead, n.Replacement)
 	}
-	if len(dead) > 0 {
-		kept := 0
-		for _, rr := range res.Answer {
-			if _, ok := rr.(*dns.NAPTR); ok && !isDead(rr) {
-				kept++
-			}
-		}
-		if kept == 0 {
-			return res, 0 // every transport is down: the client's own failover is all that is left
-		}
+	orphaned := orphans(res.Answer, isDead)
+	drop := func(rr dns.RR) bool {
+		return isDead(rr) && !slices.Contains(orphaned, naptrApp(rr.(*dns.NAPTR).Service))
+	}
+	if len(dead) > 0 && !slices.ContainsFunc(res.Answer, drop) {
+		return res, 0 // every transport is down: the client's own failover is all that is left
 	}
 	c := capper{ttl: uint32(max(soonest.Sub(now), h.cfg.MinTTL) / time.Second)}
 	answer := make([]dns.RR, 0, len(res.Answer))
-	dropped := 0
+	var gone []string // the replacements of the records dropped
 	for _, rr := range res.Answer {
-		if isDead(rr) {
-			dropped++
+		if drop(rr) {
+			gone = append(gone, rr.(*dns.NAPTR).Replacement)
 			continue
 		}
 		answer = append(answer, rr)
 	}
 	c.capAll(answer)
 	res.Answer = answer
-	if dropped > 0 {
+	if len(gone) > 0 {
 		res.AuthenticatedData = false // RFC 4035 §3.2.3: not the RRset the upstream validated
-		// RFC 3403 additional-section processing may have added the SRV records of the replacements.
-		extra := make([]dns.RR, 0, len(res.Extra))
-		for _, rr := range res.Extra {
-			if s, ok := rr.(*dns.SRV); ok && containsFold(dead, s.Hdr.Name) {
+		res.Extra = h.naptrExtra(res.Extra, answer, gone)
+	}
+	return res, len(gone)
+}
+
+// naptrExtra returns the additional section of a NAPTR answer whose records pointing at the SRV names gone
+// were dropped. RFC 3403 additional-section processing may have added those names' SRV records and the
+// addresses of their targets: both go, except the addresses of a target that a record still in the answer
+// leads to too (through an SRV record left in the section, or the targets known of its replacement).
+func (h *Handler) naptrExtra(extra, answer []dns.RR, gone []string) []dns.RR {
+	var dropped, kept []string // target names
+	for _, rr := range extra {
+		if s, ok := rr.(*dns.SRV); ok {
+			if containsFold(gone, s.Hdr.Name) {
+				dropped = append(dropped, s.Target)
+			} else {
+				kept = append(kept, s.Target)
+			}
+		}
+	}
+	for _, g := range gone {
+		dropped = h.services.appendTargets(dropped, g)
+	}
+	for _, rr := range answer {
+		if n, ok := rr.(*dns.NAPTR); ok {
+			kept = h.services.appendTargets(kept, n.Replacement)
+		}
+	}
+	out := make([]dns.RR, 0, len(extra))
+	for _, rr := range extra {
+		switch rr := rr.(type) {
+		case *dns.SRV:
+			if containsFold(gone, rr.Hdr.Name) {
 				continue
 			}
-			extra = append(extra, rr)
+		case *dns.A, *dns.AAAA:
+			if name := rr.Header().Name; containsFold(dropped, name) && !containsFold(kept, name) {
+				continue
+			}
 		}
-		res.Extra = extra
+		out = append(out, rr)
 	}
-	return res, dropped
+	return out
+}
+
+// orphans returns the applications of the dead records that no live record is left for: their dead
+// records stay, since a client of that application would otherwise have nothing. RFC 3263 §4.1 clients use
+// only the SIP records (SIP+D2U, SIPS+D2T...); a record of another application at the same owner
+// (E2U+web:http, a Diameter S-NAPTR) is nothing to them, and does not count as a survivor for them.
+func orphans(answer []dns.RR, isDead func(dns.RR) bool) []string {
+	var out []string
+	for _, rr := range answer {
+		n, ok := rr.(*dns.NAPTR)
+		if !ok || !isDead(rr) || slices.Contains(out, naptrApp(n.Service)) {
+			continue
+		}
+		app := naptrApp(n.Service)
+		alive := slices.ContainsFunc(answer, func(rr dns.RR) bool {
+			o, ok := rr.(*dns.NAPTR)
+			return ok && !isDead(rr) && naptrApp(o.Service) == app
+		})
+		if !alive {
+			out = append(out, app)
+		}
+	}
+	return out
+}
+
+// naptrApp is the application of a NAPTR service field: "sip" for the RFC 3263 SIP and SIPS services,
+// otherwise what comes before the first "+" (RFC 3958 S-NAPTR "aaa+ap1:diameter.tcp", ENUM "E2U+sip"),
+// lower case.
+func naptrApp(service string) string {
+	app, _, _ := strings.Cut(strings.ToLower(service), "+")
+	if app == "sips" {
+		return "sip"
+	}
+	return app
 }
 
 func containsFold(list []string, s string) bool {
@@ -143,21 +207,39 @@ func containsFold(list []string, s string) bool {
 
 // srvSets knows, per SRV name that NAPTR records point at, the monitor keys of its targets. It learns them
 // by resolving the name through the chain in the background, again every interval while it is asked for;
-// the query path never waits for that. The zero value is ready; stop ends the resolutions in flight.
+// the query path never waits for that. It holds at most max_targets names; a name no NAPTR answer has
+// named for expire is forgotten when a new one finds the table full, as the monitor forgets its targets.
+// The zero value is ready; stop ends the resolutions in flight.
 type srvSets struct {
-	m    sync.Map // lower-case SRV name -> *srvSet
-	n    atomic.Int64
-	bg   sync.WaitGroup
-	mu   sync.Mutex // guards ctx, cancel and stopped
-	ctx  context.Context
-	stop context.CancelFunc
-	done bool
+	m     sync.Map // lower-case SRV name -> *srvSet
+	n     atomic.Int64
+	swept atomic.Int64 // unix nanoseconds of the last prune
+	bg    sync.WaitGroup
+	mu    sync.Mutex // guards ctx, cancel and stopped
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  bool
 }
 
 type srvSet struct {
 	keys atomic.Pointer[[]health.Key] // nil before the first resolution
 	due  atomic.Int64                 // unix nanoseconds of the next resolution
 	busy atomic.Bool                  // a resolution is in flight
+	seen atomic.Int64                 // unix nanoseconds of the last answer that named it, to the second
+}
+
+// appendTargets appends to out the targets known of the SRV name, as its last resolution found them.
+func (s *srvSets) appendTargets(out []string, name string) []string {
+	v, ok := s.m.Load(strings.ToLower(name))
+	if !ok {
+		return out
+	}
+	if keys := v.(*srvSet).keys.Load(); keys != nil {
+		for _, k := range *keys {
+			out = append(out, k.Target)
+		}
+	}
+	return out
 }
 
 // dead reports whether every target of the SRV name is known and dropped (down, CNAME, no address), and
@@ -168,7 +250,11 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 		return false, time.Time{}
 	}
 	keys := set.keys.Load()
-	if keys == nil || len(*keys) == 0 {
+	if keys == nil {
+		// Not resolved yet: its targets' first rounds may find them all down, as for an unprobed target.
+		return false, h.now()
+	}
+	if len(*keys) == 0 {
 		return false, time.Time{}
 	}
 	domain := serviceDomain(name)
@@ -176,8 +262,8 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 	down := true
 	for _, k := range *keys {
 		st, known := h.view.Check(k, domain)
-		if !st.Until.IsZero() && (until.IsZero() || st.Until.Before(until)) {
-			until = st.Until
+		if u := soonestChange(st, h.now()); known && !u.IsZero() && (until.IsZero() || u.Before(until)) {
+			until = u
 		}
 		if verdict(st, known, h.cfg) == Keep {
 			down = false
@@ -189,9 +275,10 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 // get returns the set of name, starting its resolution when it is new or due; nil when the table is full.
 func (s *srvSets) get(h *Handler, name string, svc *Service) *srvSet {
 	key := strings.ToLower(name)
+	now := h.now().UnixNano()
 	v, ok := s.m.Load(key)
 	if !ok {
-		if s.n.Load() >= int64(h.cfg.MaxTargets) {
+		if s.n.Load() >= int64(h.cfg.MaxTargets) && !s.prune(h, now) {
 			return nil
 		}
 		v, ok = s.m.LoadOrStore(key, &srvSet{})
@@ -200,12 +287,33 @@ func (s *srvSets) get(h *Handler, name string, svc *Service) *srvSet {
 		}
 	}
 	set := v.(*srvSet)
-	if now := h.now().UnixNano(); now >= set.due.Load() && set.busy.CompareAndSwap(false, true) {
+	if now-set.seen.Load() >= int64(time.Second) { // a store per second at most: the line stays shared
+		set.seen.Store(now)
+	}
+	if now >= set.due.Load() && set.busy.CompareAndSwap(false, true) {
 		if !s.spawn(func(ctx context.Context) { s.resolve(ctx, h, key, svc, set) }) {
 			set.busy.Store(false)
 		}
 	}
 	return set
+}
+
+// prune forgets the names no answer has named for expire, and reports whether that made room. It sweeps
+// the table at most once per interval, so a stream of new names against a full table costs one sweep per
+// interval, not one per query; those names are refused in between.
+func (s *srvSets) prune(h *Handler, now int64) bool {
+	last := s.swept.Load()
+	if now-last < int64(h.cfg.Interval) || !s.swept.CompareAndSwap(last, now) {
+		return false
+	}
+	stale := now - int64(h.cfg.Expire)
+	s.m.Range(func(k, v any) bool {
+		if v.(*srvSet).seen.Load() < stale && s.m.CompareAndDelete(k, v) {
+			s.n.Add(-1)
+		}
+		return true
+	})
+	return s.n.Load() < int64(h.cfg.MaxTargets)
 }
 
 // spawn runs f in a goroutine that stop waits for; false once stopped.

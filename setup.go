@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/probe"
 )
@@ -26,8 +28,24 @@ var log = clog.NewWithPlugin(pluginName)
 
 func init() {
 	plugin.Register(pluginName, setup)
-	// CoreDNS refuses CH class queries unless a plugin that answers them is in the block: the status does.
-	dnsserver.EnableChaos[pluginName] = struct{}{}
+	// CoreDNS refuses every class but IN unless a plugin it lists in EnableChaos is in the block. Only the
+	// status answers CH, so srvhealth is not listed: a block with status gets the chaosGate, which is.
+	dnsserver.EnableChaos[chaosGateName] = struct{}{}
+}
+
+// chaosGateName is the name of the chaosGate, as EnableChaos lists it.
+const chaosGateName = pluginName + "_status"
+
+// chaosGate opens CH class queries on the server for a block with status: CoreDNS decides that by the
+// names of the block's plugins, and srvhealth must keep its own name. It only passes queries on to
+// srvhealth, which answers the status names and refuses the other CH questions unless another plugin of
+// the block answers them (see serveOtherClass).
+type chaosGate struct{ next plugin.Handler }
+
+func (g chaosGate) Name() string { return chaosGateName }
+
+func (g chaosGate) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	return g.next.ServeDNS(ctx, w, r)
 }
 
 // DirectiveOrder returns the stock CoreDNS directive order with srvhealth inserted right before cache, the
@@ -57,12 +75,19 @@ func setup(c *caddy.Controller) error {
 	h.hook(c)
 
 	config := dnsserver.GetConfig(c)
+	h.block = config
+	if cfg.StatusAllow != nil {
+		config.AddPlugin(func(next plugin.Handler) plugin.Handler { return chaosGate{next: next} })
+	}
 	config.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		h.Next = next
 		// The chain is built from its end, so a dnssec plugin after srvhealth is registered by now.
 		if d, ok := config.Handler("dnssec").(dnssec.Dnssec); ok {
 			h.signer = &d
 		}
+		// minimal (after srvhealth in the directive order) empties the additional section on purpose:
+		// srvhealth, which sees the answer after it, must not fill it again.
+		h.minimal = config.Handler("minimal") != nil
 		return h
 	})
 	return nil
@@ -252,15 +277,10 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if err != nil {
 				return c.Errf("scope: %q is not a CIDR (and zones or any stand alone)", a)
 			}
-			if p.Addr().Is4In6() {
-				// Probed addresses are compared unmapped, so an IPv4-mapped prefix is stored as the IPv4
-				// prefix it means; one shorter than the ::ffff:0:0/96 block itself means nothing.
-				if p.Bits() < 96 {
-					return c.Errf("scope: %q covers more than the IPv4-mapped block ::ffff:0:0/96; write the IPv4 CIDR", a)
-				}
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			if p, err = unmapPrefix(p); err != nil {
+				return c.Errf("scope: %q %v", a, err)
 			}
-			cfg.Scope.Prefixes = append(cfg.Scope.Prefixes, p.Masked())
+			cfg.Scope.Prefixes = append(cfg.Scope.Prefixes, p)
 		}
 	case "warm":
 		if len(args) == 0 {
@@ -283,7 +303,10 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if err != nil {
 				return c.Errf("status: %q is not a CIDR of the clients allowed to ask", a)
 			}
-			cfg.StatusAllow = append(cfg.StatusAllow, p.Masked())
+			if p, err = unmapPrefix(p); err != nil {
+				return c.Errf("status: %q %v", a, err)
+			}
+			cfg.StatusAllow = append(cfg.StatusAllow, p)
 		}
 	case "filter_addresses":
 		if err := want(0, "no arguments"); err != nil {
@@ -394,6 +417,19 @@ func finish(c *caddy.Controller, cfg *Config, pend *serviceLines) error {
 		return c.Errf("expire: %s must not be below interval %s", cfg.Expire, cfg.Interval)
 	}
 	return nil
+}
+
+// unmapPrefix returns p masked, and an IPv4-mapped prefix as the IPv4 prefix it means: addresses (probed
+// ones and status clients alike) are compared unmapped, so a mapped prefix kept as it is would match
+// nothing. One shorter than the ::ffff:0:0/96 block itself means no IPv4 prefix and is an error.
+func unmapPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.Addr().Is4In6() {
+		return p.Masked(), nil
+	}
+	if p.Bits() < 96 {
+		return netip.Prefix{}, fmt.Errorf("covers more than the IPv4-mapped block ::ffff:0:0/96; write the IPv4 CIDR")
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked(), nil
 }
 
 // serviceLabel checks that s looks like "_name._proto" and returns it lower-cased with a trailing dot.

@@ -1,12 +1,19 @@
 package srvhealth
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
@@ -93,6 +100,9 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n status 10.0.0.0/8 2001:db8::1/64\n}", check: func(c *Config) bool {
 			return len(c.StatusAllow) == 2 && c.StatusAllow[1].String() == "2001:db8::/64"
 		}},
+		{input: "srvhealth {\n status ::ffff:127.0.0.0/104\n}", check: func(c *Config) bool {
+			return len(c.StatusAllow) == 1 && c.StatusAllow[0].String() == "127.0.0.0/8"
+		}},
 		{input: "srvhealth {\n filter_addresses\n}", check: func(c *Config) bool { return c.FilterAddresses }},
 		{input: "srvhealth . {\n scope any\n}", check: func(c *Config) bool { return c.Scope.Any && c.Zones[0] == "." }},
 		{input: "srvhealth . {\n scope 192.0.2.0/24\n}", check: func(c *Config) bool { return len(c.Scope.Prefixes) == 1 }},
@@ -146,6 +156,7 @@ func TestSetup(t *testing.T) {
 		{input: "srvhealth {\n all_down nodata\n all_down servfail\n}", wantErr: "all_down: the policy for every service given twice"},
 		{input: "srvhealth {\n all_down _sip._tcp nodata\n all_down _SIP._tcp servfail\n}", wantErr: "all_down: the policy for _SIP._tcp given twice"},
 		{input: "srvhealth {\n scope ::ffff:10.0.0.0/80\n}", wantErr: "covers more than the IPv4-mapped block"},
+		{input: "srvhealth {\n status ::ffff:10.0.0.0/80\n}", wantErr: `status: "::ffff:10.0.0.0/80" covers more than the IPv4-mapped block`},
 		{input: "srvhealth . {\n interval 5s\n}", wantErr: "scope: with the root zone . the default scope zones would probe any host"},
 		{input: "srvhealth . example.com {\n scope zones\n}", wantErr: "list the CIDRs of your SIP/XMPP servers"},
 	}
@@ -263,4 +274,130 @@ func TestMaxInFlightProperty(t *testing.T) {
 			t.Errorf("max_in_flight %s: error %v, want one naming max_in_flight", bad, err)
 		}
 	}
+}
+
+// named is a plugin of the block after srvhealth, standing in for one CoreDNS looks up by name (minimal,
+// forward): it answers with answer(r), or hands r to its next plugin when answer is nil.
+type named struct {
+	name   string
+	next   plugin.Handler
+	answer func(r *dns.Msg) *dns.Msg
+	strip  bool // minimal's rewrite: no authority, no additional section
+}
+
+func (n *named) Name() string { return n.name }
+
+func (n *named) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if n.answer != nil {
+		m := n.answer(r)
+		w.WriteMsg(m)
+		return m.Rcode, nil
+	}
+	if !n.strip {
+		return n.next.ServeDNS(ctx, w, r)
+	}
+	nw := nonwriter.New(w)
+	rcode, err := n.next.ServeDNS(ctx, nw, r)
+	if nw.Msg != nil {
+		nw.Msg.Ns, nw.Msg.Extra = nil, nil
+		w.WriteMsg(nw.Msg)
+	}
+	return rcode, err
+}
+
+// blockServer sets up srvhealth from corefile the way CoreDNS does, puts the plugins after it in the
+// block, and builds the server for the zone example.com; the handler reads view instead of its monitor.
+// The server is never started: tests call its ServeDNS, which is what the listener calls.
+func blockServer(t *testing.T, corefile string, view View, after ...*named) (*dnsserver.Server, *Handler) {
+	t.Helper()
+	c := caddy.NewTestController("dns", corefile)
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	cfg := dnsserver.GetConfig(c)
+	cfg.Zone = "example.com."
+	for _, n := range after {
+		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler { n.next = next; return n })
+	}
+	s, err := dnsserver.NewServer("dns://:0", []*dnsserver.Config{cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := cfg.Handler(pluginName).(*Handler)
+	if !ok {
+		t.Fatal("no srvhealth handler in the block")
+	}
+	t.Cleanup(h.monitor.Stop)
+	h.view = view
+	return s, h
+}
+
+// ask sends the server one question of class class from the client at ip and returns the reply.
+func ask(t *testing.T, s *dnsserver.Server, ip, name string, qtype, class uint16) *dns.Msg {
+	t.Helper()
+	req := new(dns.Msg)
+	req.SetQuestion(name, qtype)
+	req.Question[0].Qclass = class
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: ip})
+	s.ServeDNS(context.Background(), rec, req)
+	if rec.Msg == nil {
+		t.Fatalf("%s %s %s: no reply", dns.ClassToString[class], dns.TypeToString[qtype], name)
+	}
+	return rec.Msg
+}
+
+// backend is the zone's data for any class asked: what a file or forward plugin after srvhealth answers.
+func backend(r *dns.Msg) *dns.Msg {
+	switch r.Question[0].Qtype {
+	case dns.TypeSRV:
+		return sipAnswer(r)
+	case dns.TypeA:
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{test.A("sip1.example.com. 300 IN A 192.0.2.1")}
+		return m
+	}
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeNameError)
+	return m
+}
+
+// TestChaosOnlyWithStatus: CoreDNS refuses every class but IN unless a plugin of the block answers it.
+// srvhealth answers CH only for its status, so without status CH stays closed, and with it only the status
+// names get an answer from it; other CH questions get the REFUSED the server would give without srvhealth.
+// Whatever the class, nothing but IN is filtered: an answer's class is its question's (RFC 1035 §4.1.1,
+// RFC 2181 §6), and the health srvhealth knows is of IN data.
+func TestChaosOnlyWithStatus(t *testing.T) {
+	t.Run("no status", func(t *testing.T) {
+		s, _ := blockServer(t, "srvhealth example.com", &fakeView{status: allDown}, &named{name: "file", answer: backend})
+		if m := ask(t, s, "127.0.0.1", "sip1.example.com.", dns.TypeA, dns.ClassCHAOS); m.Rcode != dns.RcodeRefused {
+			t.Errorf("CH A sip1: rcode %s answer %v, want REFUSED", dns.RcodeToString[m.Rcode], m.Answer)
+		}
+		if m := ask(t, s, "127.0.0.1", "_sip._tcp.example.com.", dns.TypeSRV, dns.ClassINET); len(targets(m)) != 3 {
+			t.Errorf("IN SRV: %v, want the three (all down, serve_all)", targets(m))
+		}
+	})
+	t.Run("status", func(t *testing.T) {
+		s, _ := blockServer(t, "srvhealth example.com {\nstatus\nall_down nodata\n}", &fakeView{status: allDown}, &named{name: "file", answer: backend})
+		if m := ask(t, s, "127.0.0.1", "srvhealth.example.com.", dns.TypeTXT, dns.ClassCHAOS); m.Rcode != dns.RcodeSuccess || !m.Authoritative {
+			t.Errorf("CH TXT srvhealth.example.com: rcode %s aa %v, want the status", dns.RcodeToString[m.Rcode], m.Authoritative)
+		}
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+		}{{"sip1.example.com.", dns.TypeA}, {"_sip._tcp.example.com.", dns.TypeSRV}} {
+			if m := ask(t, s, "127.0.0.1", q.name, q.qtype, dns.ClassCHAOS); m.Rcode != dns.RcodeRefused || len(m.Answer) != 0 {
+				t.Errorf("CH %s %s: rcode %s answer %v, want REFUSED", dns.TypeToString[q.qtype], q.name, dns.RcodeToString[m.Rcode], m.Answer)
+			}
+		}
+		if m := ask(t, s, "127.0.0.1", "_sip._tcp.example.com.", dns.TypeSRV, dns.ClassINET); len(m.Answer) != 0 {
+			t.Errorf("IN SRV, every target down, nodata: %v, want no records", m.Answer)
+		}
+	})
+	t.Run("status and a plugin that answers CH", func(t *testing.T) {
+		s, _ := blockServer(t, "srvhealth example.com {\nstatus\nall_down nodata\n}", &fakeView{status: allDown}, &named{name: "forward", answer: backend})
+		if m := ask(t, s, "127.0.0.1", "_sip._tcp.example.com.", dns.TypeSRV, dns.ClassCHAOS); len(targets(m)) != 3 {
+			t.Errorf("CH SRV: %v, want forward's answer unfiltered", targets(m))
+		}
+	})
 }

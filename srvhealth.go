@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/metadata"
@@ -29,12 +31,18 @@ type Handler struct {
 	intn func(n int) int  // uniform random integer in [0, n); rand.IntN, or seeded in tests
 	now  func() time.Time // time.Now, or fixed in tests
 
-	signer   *dnssec.Dnssec  // the block's dnssec plugin, which signs what srvhealth changed; nil without one
-	monitor  *health.Monitor // nil when view is a test fake
-	warm     *warmer
-	soa      soaCache  // SOAs for the negative answers srvhealth makes
-	services srvSets   // the targets behind the SRV names NAPTR records point at
-	inst     *instance // the caddy instance it belongs to; nil in tests that build it by hand
+	signer       *dnssec.Dnssec    // the block's dnssec plugin, which signs what srvhealth changed; nil without one
+	block        *dnsserver.Config // the server block srvhealth is in; nil in tests that build it by hand
+	chaos        sync.Once         // works out ownChaos, once the block's chain is built
+	ownChaos     bool              // no other plugin of the block opens the classes other than IN
+	minimal      bool              // the block has minimal: srvhealth adds no addresses to the additional section
+	monitor      *health.Monitor   // nil when view is a test fake
+	reports      reporter          // what the status reads instead of monitor; set by tests
+	statusFailed sync.Once         // logs the first status answer that could not be written
+	warm         *warmer
+	soa          soaCache  // SOAs for the negative answers srvhealth makes
+	services     srvSets   // the targets behind the SRV names NAPTR records point at
+	inst         *instance // the caddy instance it belongs to; nil in tests that build it by hand
 }
 
 // Name implements plugin.Handler.
@@ -42,8 +50,8 @@ func (h *Handler) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if h.statusQuery(r) {
-		return h.serveStatus(ctx, w, r)
+	if len(r.Question) == 1 && r.Question[0].Qclass != dns.ClassINET {
+		return h.serveOtherClass(ctx, w, r)
 	}
 	if svc := h.srvQuery(r); svc != nil {
 		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
@@ -60,9 +68,41 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
 }
 
+// serveOtherClass answers a question of a class other than IN. Nothing is filtered: an answer's class is
+// its question's (RFC 1035 §4.1.1, RFC 2181 §6) and the health srvhealth knows is of IN data. The status
+// (CH TXT) is answered for the clients it allows. When it is the status that opened the other classes on
+// the server (no other plugin of the block answers them), every other such question gets the REFUSED the
+// server would have given without it; the server writes it.
+func (h *Handler) serveOtherClass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if h.statusQuery(w, r) {
+		return h.serveStatus(ctx, w, r)
+	}
+	if h.cfg.StatusAllow != nil && h.onlyChaos() {
+		return dns.RcodeRefused, nil
+	}
+	return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
+}
+
+// onlyChaos reports whether srvhealth's status is the only thing in its block that opens the classes
+// other than IN: no other plugin of the block is one CoreDNS opens them for (chaos, forward...).
+func (h *Handler) onlyChaos() bool {
+	h.chaos.Do(func() {
+		h.ownChaos = true
+		if h.block == nil {
+			return
+		}
+		for _, p := range h.block.Handlers() {
+			if _, ok := dnsserver.EnableChaos[p.Name()]; ok && p.Name() != chaosGateName {
+				h.ownChaos = false
+			}
+		}
+	})
+	return h.ownChaos
+}
+
 // srvQuery returns the configured service an SRV query is for, or nil when the query is not one.
 func (h *Handler) srvQuery(r *dns.Msg) *Service {
-	if len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeSRV {
+	if len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeSRV || r.Question[0].Qclass != dns.ClassINET {
 		return nil
 	}
 	return h.cfg.match(r.Question[0].Name)
@@ -221,7 +261,7 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 	answer := appendReplaced(buf[:0:len(res.Answer)], res.Answer, kept, signed)
 	answer = answer[:len(answer):len(answer)] // whoever appends to the answer (dnssec) must not reach into Extra
 	c.capAll(answer)
-	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown)
+	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown, !h.minimal)
 	res.Answer = answer
 	return res, o
 }
@@ -301,8 +341,10 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 		res.Answer = replaceSRVs(res.Answer, nil, signed)
 		res.Ns = nil
 		res.Extra = onlyOPT(res.Extra)
+		// The records denied are those at the end of a CNAME chain, and RFC 2308 §2.2 wants the SOA of
+		// that name's zone, not of the alias the client asked for.
 		ask := h.chain().query
-		if soa := h.soa.get(ctx, parentOfService(req.Question[0].Name), h.now(), ask); soa != nil {
+		if soa := h.soa.get(ctx, parentOfService(srvs[0].Hdr.Name), h.now(), ask); soa != nil {
 			res.Ns = []dns.RR{negativeSOA(soa, ttl)}
 		}
 	case Unavailable:
@@ -311,7 +353,7 @@ func (h *Handler) allDownAnswer(ctx context.Context, req, res *dns.Msg, srvs []*
 			Hdr:    dns.RR_Header{Name: srvs[0].Hdr.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: ttl},
 			Target: ".",
 		})
-		res.Extra = fixAdditional(make([]dns.RR, 0, len(res.Extra)), res.Extra, js, &capper{ttl: ttl}, false)
+		res.Extra = fixAdditional(make([]dns.RR, 0, len(res.Extra)), res.Extra, js, &capper{ttl: ttl}, false, !h.minimal)
 	}
 	return res
 }

@@ -693,3 +693,80 @@ func TestAddedGlueTTLNeverRaised(t *testing.T) {
 		t.Errorf("additional %v, want sip1's address with its own TTL 3, not the answer's 30", m.Extra)
 	}
 }
+
+// TestTTLOfUnprobedTarget: the first answer for targets the monitor has only just registered must not
+// carry max_ttl. Until its first probe round a target counts as up, and that round may find it dead: a
+// resolver caching the answer for max_ttl would keep handing out a dead target. The monitor here is a real
+// one, not started, so its targets stay as the query registered them.
+func TestTTLOfUnprobedTarget(t *testing.T) {
+	h, err := newHandler(mustParse(t, "srvhealth unprobed.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.monitor.Stop)
+	h.Next = upstream(func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{test.SRV("_sip._tcp.unprobed.test. 300 IN SRV 10 10 5060 sip1.unprobed.test.")}
+		return m
+	})
+	for i := range 2 {
+		m := serve(t, h, "_sip._tcp.unprobed.test.", dns.TypeSRV, false)
+		if len(m.Answer) != 1 {
+			t.Fatalf("answer %v, want the one record (unprobed counts as up)", m.Answer)
+		}
+		if ttl := m.Answer[0].Header().Ttl; ttl != 5 {
+			t.Errorf("answer %d: TTL %d, want min_ttl 5 while the target has not been probed", i, ttl)
+		}
+	}
+}
+
+// TestMinimalRespected: with minimal in the block, the answers leave without an additional section, and
+// srvhealth, which sees them after minimal, must not put the targets' addresses back.
+func TestMinimalRespected(t *testing.T) {
+	st := map[string]health.Status{
+		"sip1.example.com.":    {State: health.Up, Resolved: true, Up: addrList("192.0.2.1"), Down: addrList("2001:db8::1")},
+		"sip2.example.com.":    up,
+		"standby.example.com.": {State: health.Up, Resolved: true, Up: addrList("192.0.2.9")},
+	}
+	s, _ := blockServer(t, "srvhealth example.com", &fakeView{status: st},
+		&named{name: "minimal", strip: true}, &named{name: "file", answer: backend})
+	m := ask(t, s, "10.0.0.1", "_sip._tcp.example.com.", dns.TypeSRV, dns.ClassINET)
+	if len(targets(m)) != 3 {
+		t.Fatalf("targets %v, want the three", targets(m))
+	}
+	if len(m.Extra) != 0 {
+		t.Errorf("additional %v, want none: minimal is in the block", m.Extra)
+	}
+}
+
+// TestNoDataThroughCNAMETakesTheTargetZoneSOA: when the SRV owner is an alias, the SRV records and so the
+// NODATA srvhealth makes are for the name the CNAME leads to; RFC 2308 §2.2 puts the SOA of that name's
+// zone in the authority section (the answer keeps the CNAME), not the SOA of the zone of the alias.
+func TestNoDataThroughCNAMETakesTheTargetZoneSOA(t *testing.T) {
+	next := upstream(func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		switch {
+		case q.Qtype == dns.TypeSOA && strings.HasSuffix(q.Name, "example.net."):
+			m.Answer = []dns.RR{test.SOA("example.net. 3600 IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 60")}
+		case q.Qtype == dns.TypeSOA:
+			m.Answer = []dns.RR{test.SOA("example.com. 3600 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 60")}
+		case q.Qtype == dns.TypeSRV:
+			m.Answer = []dns.RR{
+				test.CNAME("_sip._tcp.example.com. 300 IN CNAME _sip._tcp.example.net."),
+				test.SRV("_sip._tcp.example.net. 300 IN SRV 10 10 5060 sip1.example.com."),
+			}
+		}
+		return m
+	})
+	h := newTestHandler(t, "srvhealth example.com {\nall_down nodata\n}", &fakeView{status: allDown}, next)
+	m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	if len(m.Answer) != 1 || m.Answer[0].Header().Rrtype != dns.TypeCNAME {
+		t.Fatalf("answer %v, want the CNAME alone", m.Answer)
+	}
+	if len(m.Ns) != 1 || m.Ns[0].Header().Name != "example.net." {
+		t.Errorf("authority %v, want the SOA of example.net, the zone the CNAME leads to", m.Ns)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
@@ -28,7 +30,29 @@ import (
 //
 // Each target is one TXT record of "key=value" strings: target, port, probe, domain, state, since, checked,
 // and one "addr=" string per probed address with its state, the last probe's round-trip time and result.
-// Only clients inside the allowed CIDRs are answered; everyone else gets REFUSED.
+// Only clients inside the allowed CIDRs are answered. Everyone else's query goes on to the next plugin, as
+// any other CH TXT query does: a REFUSED for the status names alone would tell an outsider which services
+// and zones are monitored.
+
+// reporter is where the status reads the targets' state: the block's monitor, or a fake in tests.
+type reporter interface {
+	Reports() []health.Report
+	Report(k health.Key) (health.Report, bool)
+}
+
+// source returns the reporter of the status; nil when there is none.
+func (h *Handler) source() reporter {
+	if h.reports != nil {
+		return h.reports
+	}
+	if h.monitor != nil {
+		return h.monitor
+	}
+	return nil
+}
+
+// maxStatusRow bounds the octets of one target's TXT record (its strings with their length octets).
+const maxStatusRow = 2048
 
 // statusLabel is the label that, in front of one of the block's zones, names the CH TXT answer that
 // lists every monitored target.
@@ -54,13 +78,15 @@ func statusAll(name string, zones []string) bool {
 // defaultStatusAllow are the clients allowed when the status property names none: loopback only.
 var defaultStatusAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
-// statusQuery reports whether r asks for the status (CH TXT, a status name) of a block that answers it.
-func (h *Handler) statusQuery(r *dns.Msg) bool {
+// statusQuery reports whether r asks for the status (CH TXT, a status name) of a block that answers it,
+// from a client it answers.
+func (h *Handler) statusQuery(w dns.ResponseWriter, r *dns.Msg) bool {
 	if h.cfg.StatusAllow == nil || len(r.Question) != 1 {
 		return false
 	}
 	q := r.Question[0]
-	return q.Qclass == dns.ClassCHAOS && q.Qtype == dns.TypeTXT && (statusAll(q.Name, h.cfg.Zones) || h.cfg.match(q.Name) != nil)
+	return q.Qclass == dns.ClassCHAOS && q.Qtype == dns.TypeTXT && (statusAll(q.Name, h.cfg.Zones) || h.cfg.match(q.Name) != nil) &&
+		allowed(h.cfg.StatusAllow, w.RemoteAddr())
 }
 
 // serveStatus answers a status query.
@@ -69,11 +95,6 @@ func (h *Handler) serveStatus(ctx context.Context, w dns.ResponseWriter, r *dns.
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	if !allowed(h.cfg.StatusAllow, w.RemoteAddr()) {
-		m.Rcode = dns.RcodeRefused
-		w.WriteMsg(m)
-		return dns.RcodeRefused, nil
-	}
 	q := r.Question[0]
 	var lines [][]string
 	if statusAll(q.Name, h.cfg.Zones) {
@@ -84,9 +105,16 @@ func (h *Handler) serveStatus(ctx context.Context, w dns.ResponseWriter, r *dns.
 	for _, l := range lines {
 		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: l})
 	}
-	// Large answers follow the DNS rules: truncated (TC) over UDP within the client's buffer, whole over TCP.
+	// Large answers follow the DNS rules: truncated (TC) over UDP within the client's buffer, whole over TCP
+	// (up to the 64 KiB a DNS message can hold).
 	m.Truncate(state.Size())
-	w.WriteMsg(m)
+	if err := w.WriteMsg(m); err != nil {
+		// The server then answers SERVFAIL, so the client is not left waiting; logged once, not per query.
+		h.statusFailed.Do(func() {
+			log.Warningf("status: cannot write the answer to CH TXT %s for %s: %v (logged once)", q.Name, w.RemoteAddr(), err)
+		})
+		return dns.RcodeServerFailure, nil
+	}
 	return dns.RcodeSuccess, nil
 }
 
@@ -106,10 +134,11 @@ func allowed(allow []netip.Prefix, addr net.Addr) bool {
 
 // allStatus reports every target of the block's monitor, sorted by target, port and probe.
 func (h *Handler) allStatus() [][]string {
-	if h.monitor == nil {
+	src := h.source()
+	if src == nil {
 		return nil
 	}
-	reports := h.monitor.Reports()
+	reports := src.Reports()
 	slices.SortFunc(reports, func(a, b health.Report) int {
 		return cmp.Or(cmp.Compare(a.Key.Target, b.Key.Target), cmp.Compare(a.Key.Port, b.Key.Port),
 			cmp.Compare(a.Key.Method.String(), b.Key.Method.String()), cmp.Compare(a.Key.Domain, b.Key.Domain))
@@ -145,8 +174,8 @@ func (h *Handler) serviceStatus(ctx context.Context, name string, svc *Service) 
 		}
 		var rep health.Report
 		found := false
-		if h.monitor != nil {
-			rep, found = h.monitor.Report(health.NewKey(s.Target, s.Port, svc.Method, domain))
+		if src := h.source(); src != nil {
+			rep, found = src.Report(health.NewKey(s.Target, s.Port, svc.Method, domain))
 		}
 		if !found {
 			rep.Domain = domain
@@ -174,7 +203,14 @@ func statusStrings(target string, port uint16, m probe.Method, r health.Report, 
 	if !r.Status.Checked.IsZero() {
 		out = append(out, "checked="+r.Status.Checked.UTC().Format(time.RFC3339))
 	}
-	for _, a := range r.Addrs {
+	for i := range out {
+		out[i] = statusString(out[i]) // a target or domain name in presentation format can be long too
+	}
+	size := 0
+	for _, s := range out {
+		size += 1 + len(s)
+	}
+	for i, a := range r.Addrs {
 		reason := a.Last.Reason
 		if reason == "" {
 			reason = "ok"
@@ -182,9 +218,43 @@ func statusStrings(target string, port uint16, m probe.Method, r health.Report, 
 				reason = "failed"
 			}
 		}
-		out = append(out, fmt.Sprintf("addr=%s %s %s %s", a.Addr, stateName(a.State), roundRTT(a.Last.Duration), reason))
+		s := statusString(fmt.Sprintf("addr=%s %s %s %s", a.Addr, stateName(a.State), roundRTT(a.Last.Duration), reason))
+		if size+1+len(s) > maxStatusRow-statusOmittedRoom {
+			out = append(out, "addrs_omitted="+strconv.Itoa(len(r.Addrs)-i))
+			break
+		}
+		out = append(out, s)
+		size += 1 + len(s)
 	}
 	return out
+}
+
+// statusOmittedRoom is the room a row keeps for its "addrs_omitted=N" string.
+const statusOmittedRoom = 32
+
+// statusString returns s fit to be one string of a status TXT record: control characters as spaces (the
+// status is read by people, in dig and in the srvhealth status table), and at most 255 octets, the most a
+// character string holds (RFC 1035 §3.3); a longer one is cut at a UTF-8 boundary and ends in "...". What
+// a probed server says (a SIP reason phrase, an XMPP stream error) goes through here, so however long or
+// odd it is, the answer still packs.
+func statusString(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		s = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	const max = 255
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // targetState is the state of a target as the status shows it.
