@@ -280,3 +280,19 @@ func TestNothingReportedAfterForgotten(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstStatusHasUntil: the status Check returns for a key it has just registered says the state can
+// change now, not never (issue 20 item 6: a zero Until let the first answer carry max_ttl, and a resolver
+// cached a dead target that long). The monitor is not started, so no round has placed it yet.
+func TestFirstStatusHasUntil(t *testing.T) {
+	requireEmptyRegistry(t)
+	m := New(testConfig(), newResolver(), factory(newProber()), nil)
+	defer m.Stop()
+	st, ok := m.Check(key("new.example.com."), "example.com")
+	if !ok || st.Until.IsZero() || st.Until.After(time.Now()) {
+		t.Errorf("first status %+v, %v: want Until set, not after now", st, ok)
+	}
+	if st.State != Unknown || st.Resolved {
+		t.Errorf("first status %+v: want unknown, unresolved", st)
+	}
+}

@@ -370,7 +370,9 @@ func (m *Monitor) observeNew(k Key, domain string, now int64, named bool) {
 		e.snap.Store(last)
 		kept = true // known from before a reload, or to another server block
 	} else {
-		e.snap.Store(unprobed)
+		// Until its first round a target counts as up, and that round can change it: its Until is now,
+		// so an answer naming it gets the floor of the health-aware TTL, not the longest one.
+		e.snap.Store(&snapshot{status: Status{Until: m.epoch.Add(time.Duration(now))}})
 	}
 	e.pinned, e.named = kept, named
 	s.insert(k, e)
@@ -717,7 +719,7 @@ func (m *Monitor) place(e *entry, now time.Time) {
 		}
 		e.due = now.Add(time.Duration(m.rng.Int64N(int64(iv))))
 		e.prevDue = e.due
-		if s == unprobed {
+		if s.status.Checked.IsZero() && !s.status.Resolved {
 			// Until a target is probed it counts as up; tell the query path when that can change.
 			ns := *s
 			ns.status.Until = e.due
