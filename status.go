@@ -246,6 +246,10 @@ func statusString(s string) string {
 			return r
 		}, s)
 	}
+	// miekg/dns keeps TXT strings in presentation form and reads a backslash as the start of an escape
+	// when it packs one ("\\065" goes out as "A", a trailing one is dropped), so a backslash of the text is
+	// written as two. The bound applies to that form, never shorter than what goes on the wire.
+	s = strings.ReplaceAll(s, `\`, `\\`)
 	const max = 255
 	if len(s) <= max {
 		return s
@@ -253,6 +257,9 @@ func statusString(s string) string {
 	cut := max - len("...")
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
+	}
+	if n := len(s[:cut]) - len(strings.TrimRight(s[:cut], `\`)); n%2 == 1 {
+		cut-- // not half of an escaped backslash
 	}
 	return s[:cut] + "..."
 }

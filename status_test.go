@@ -248,6 +248,8 @@ func TestStatusString(t *testing.T) {
 		{"addr=192.0.2.1 down 1.000ms 503 Busy", "addr=192.0.2.1 down 1.000ms 503 Busy"},
 		{"addr=192.0.2.1 down 1.000ms <text>a\r\nb\tc</text>", "addr=192.0.2.1 down 1.000ms <text>a  b c</text>"},
 		{long, strings.Repeat("é", 126) + "..."},
+		{`503 \065 busy\`, `503 \\065 busy\\`},
+		{strings.Repeat("a", 251) + `\0123456789`, strings.Repeat("a", 251) + "..."}, // no half escape left
 	} {
 		got := statusString(tc.in)
 		if got != tc.want || len(got) > 255 || !utf8.ValidString(got) {
