@@ -33,6 +33,7 @@ type command struct {
 var commands = []command{
 	{"check", "lint and probe a domain's SIP and XMPP SRV records, or lint a zone file", runCheck},
 	{"status", "show what a running CoreDNS with srvhealth thinks of its targets (CH TXT status)", runStatus},
+	{"sync", "keep the SRV records of a zone CoreDNS does not serve healthy (RFC 2136, Route 53, Cloudflare)", runSync},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
