@@ -148,16 +148,25 @@ func (s *syncer) desired() []zonesync.RRset {
 // retry bounds the back-off after a failed write: it starts at the interval and doubles up to maxRetry.
 const maxRetry = 5 * time.Minute
 
-// run probes and writes until ctx ends. It first waits (at most two intervals and a timeout) for the
-// first round of every target, so that its first write does not count a dead target as up.
+// run probes and writes until ctx ends. Its first write waits until every target is up or down (at most
+// interval x (fails + 1) + timeout): a target that is dead when sync starts is never written back for the
+// few rounds its hysteresis needs, as it would be if the first write counted the unprobed as up.
 func (s *syncer) run(ctx context.Context) error {
 	defer s.mon.Stop()
 	s.mon.Start()
 	keys := s.observe()
 	s.log.Printf("%s: syncing %d SRV RRsets of %s (%d targets probed every %v)", s.sync.Provider.Name(), len(s.zone.sets), s.zone.origin, len(keys), s.opts.interval)
-	wctx, cancel := context.WithTimeout(ctx, 2*s.opts.interval+s.opts.timeout)
-	s.mon.WaitSettled(wctx, keys)
-	cancel()
+	first := time.After(s.opts.interval*time.Duration(s.opts.fails+1) + s.opts.timeout)
+wait:
+	for slices.ContainsFunc(keys, func(k health.Key) bool { st, _ := s.mon.Check(k, k.Domain); return st.State == health.Unknown }) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-first:
+			break wait
+		case <-s.wake:
+		}
+	}
 
 	var (
 		last    []zonesync.RRset // the desired RRsets last written (or found in place); nil: none yet
