@@ -420,4 +420,3 @@ func MetricFromText(scrape, series string) (float64, bool) {
 	}
 	return 0, false
 }
-
