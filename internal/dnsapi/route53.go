@@ -111,10 +111,10 @@ func reversed(name string) string {
 }
 
 type xmlRRSet struct {
-	Name            string   `xml:"Name"`
-	Type            string   `xml:"Type"`
-	TTL             int64    `xml:"TTL"`
-	SetIdentifier   string   `xml:"SetIdentifier,omitempty"`
+	Name            string      `xml:"Name"`
+	Type            string      `xml:"Type"`
+	TTL             int64       `xml:"TTL"`
+	SetIdentifier   string      `xml:"SetIdentifier,omitempty"`
 	ResourceRecords []xmlRecord `xml:"ResourceRecords>ResourceRecord"`
 }
 
