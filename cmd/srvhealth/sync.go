@@ -248,7 +248,8 @@ func newProvider(ctx context.Context, o *syncOptions, z *desiredZone) (zonesync.
 		if err != nil {
 			return nil, fmt.Errorf("--route53: AWS configuration: %v", err)
 		}
-		return &zonesync.Route53{API: route53.NewFromConfig(cfg), ZoneID: o.route53, Names: names}, nil
+		// INSYNC is polled every interval, at most every 5 s (Route 53 documents propagation "within 60 s").
+		return &zonesync.Route53{API: route53.NewFromConfig(cfg), ZoneID: o.route53, Names: names, Poll: min(o.interval, 5*time.Second)}, nil
 	default:
 		token := os.Getenv("CLOUDFLARE_API_TOKEN")
 		if token == "" {

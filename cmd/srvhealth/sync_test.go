@@ -1,0 +1,142 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/policy"
+	"github.com/srvhealth/srvhealth/probe"
+	"github.com/srvhealth/srvhealth/zonesync"
+)
+
+func TestSyncFlags(t *testing.T) {
+	zone := filepath.Join(t.TempDir(), "db")
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--zone", zone, "--update", "127.0.0.1:53"}, ""},
+		{[]string{"--update", "127.0.0.1:53"}, "--zone FILE is required"},
+		{[]string{"--zone", zone}, "exactly one of"},
+		{[]string{"--zone", zone, "--update", "x", "--route53", "Z1"}, "exactly one of"},
+		{[]string{"--zone", zone, "--route53", "Z1", "--tsig", "k"}, "--tsig goes with --update"},
+		{[]string{"--zone", zone, "--update", "x", "--probe", "_sip._udp=tcp"}, "only sip or none"},
+		{[]string{"--zone", zone, "--update", "x", "--probe", "sip=tcp"}, "SERVICE=KIND"},
+		{[]string{"--zone", zone, "--update", "x", "--scope", "10.0.0.0/8,nonsense"}, "not zones, any or a CIDR"},
+		{[]string{"--zone", zone, "--update", "x", "--all-down", "maybe"}, "want serve_all"},
+		{[]string{"--zone", zone, "--update", "x", "--fails", "0"}, "at least 1"},
+	}
+	for _, tc := range tests {
+		o, err := parseSync(tc.args, io.Discard)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: err %v, want %q", tc.args, err, tc.wantErr)
+		case err == nil && (o.interval != health.DefaultInterval || o.timeout != health.DefaultTimeout || o.fails != health.DefaultFails ||
+			o.rises != health.DefaultRises || o.allDown != policy.ServeAll || o.scope != "zones"):
+			t.Errorf("defaults %+v, want the plugin's", o)
+		}
+	}
+}
+
+const syncZone = `$ORIGIN example.com.
+$TTL 300
+@ IN SOA ns hostmaster 1 7200 3600 1209600 300
+_sip._tcp 600 IN SRV 10 60 5060 a.example.com.
+_sip._tcp 300 IN SRV 10 40 5060 B.example.com.
+_xmpp-client._tcp IN SRV 5 0 5222 x.example.com.
+_minecraft._tcp IN SRV 0 0 25565 mc.example.com.
+www IN TXT "ignored"
+`
+
+func TestSyncReadDesired(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(path, []byte(syncZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := &syncOptions{zone: path, probes: map[string]probe.Kind{"_sip._tcp.": probe.KindTCP}, maxTTL: time.Minute}
+	z, err := readDesired(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.origin != "example.com." || len(z.sets) != 2 {
+		t.Fatalf("origin %s, sets %v; want example.com. and the two services srvhealth knows", z.origin, z.sets)
+	}
+	sip := z.sets[0]
+	if sip.rrset.String() != "[10 40 5060 b.example.com., 10 60 5060 a.example.com.] ttl 60" || sip.domain != "example.com" ||
+		sip.method != (probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}) {
+		t.Errorf("_sip._tcp: %s, domain %q, method %v", sip.rrset, sip.domain, sip.method)
+	}
+	if x := z.sets[1]; x.method.Kind != probe.KindXMPPClient {
+		t.Errorf("_xmpp-client._tcp probe %v, want the natural xmpp-client", x.method)
+	}
+	o.probes["_minecraft._tcp."] = probe.KindTCP
+	if z, _ := readDesired(o); len(z.sets) != 3 {
+		t.Errorf("--probe _minecraft._tcp=tcp does not add the service: %d sets", len(z.sets))
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(bad, []byte(syncZone+"oops IN SRV nonsense\n"), 0o644)
+	if _, err := readDesired(&syncOptions{zone: bad}); err == nil || !strings.Contains(err.Error(), "does not read cleanly") {
+		t.Errorf("a broken file: %v", err)
+	}
+}
+
+// TestSyncJudge: the record policy as sync applies it.
+func TestSyncJudge(t *testing.T) {
+	s := desiredSet{rrset: zonesync.RRset{Name: "_sip._tcp.example.com.", TTL: 60, Records: []zonesync.SRV{
+		{Priority: 10, Weight: 60, Port: 5060, Target: "a.example.com."},
+		{Priority: 10, Weight: 40, Port: 5060, Target: "b.example.com."},
+		{Priority: 20, Weight: 0, Port: 5060, Target: "c.other.net."},
+	}}, domain: "example.com", method: probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}}
+	up := health.Status{State: health.Up, Resolved: true}
+	down := health.Status{State: health.Down, Resolved: true}
+	underZone := func(t string) bool { return strings.HasSuffix(t, ".example.com.") }
+	tests := []struct {
+		name    string
+		a, b    health.Status
+		scope   func(string) bool
+		allDown policy.AllDown
+		want    string
+		wantAll bool
+	}{
+		{"all up", up, up, underZone, policy.ServeAll, "a b c", false},
+		{"b down", up, down, underZone, policy.ServeAll, "a c", false},
+		{"a a CNAME", health.Status{State: health.Up, Resolved: true, CNAME: true}, up, underZone, policy.ServeAll, "b c", false},
+		{"a without address", health.Status{Resolved: true, NoAddress: true}, up, underZone, policy.ServeAll, "b c", false},
+		{"the only in-scope targets down: c, unprobed, stays", down, down, underZone, policy.ServeAll, "c", false},
+		{"all down, serve_all", down, down, func(string) bool { return true }, policy.ServeAll, "a b c", true},
+		{"all down, unavailable", down, down, func(string) bool { return true }, policy.Unavailable, ".", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			check := func(k health.Key, _ string) (health.Status, bool) {
+				switch k.Target {
+				case "a.example.com.":
+					return tc.a, true
+				case "b.example.com.":
+					return tc.b, true
+				}
+				return down, true // c: only when in scope
+			}
+			got, _, all := judge(s, policy.Rules{DropCNAME: true, DropNoAddr: true, AllDown: tc.allDown}, tc.scope, check)
+			var names []string
+			for _, r := range got.Records {
+				names = append(names, strings.SplitN(r.Target, ".", 2)[0])
+			}
+			slices.Sort(names)
+			if tc.want == "." {
+				names = []string{"."}
+			}
+			if strings.Join(names, " ") != tc.want || all != tc.wantAll || got.TTL != 60 || !got.Exists() {
+				t.Errorf("judge = %v (all down %v), want %s (all down %v)", got, all, tc.want, tc.wantAll)
+			}
+		})
+	}
+}
