@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/srvhealth/srvhealth/internal/dnsapi"
 	"github.com/srvhealth/srvhealth/internal/fakepeer"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
 )
@@ -419,4 +420,118 @@ func MetricFromText(scrape, series string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TestSyncDryRun: --dry-run prints the changes and makes none.
+func TestSyncDryRun(t *testing.T) {
+	up := newSyncTarget(t, func(net.Conn) {})
+	dead := ClosedPort(t)
+	zoneText := syncZoneText(up.port(), dead, up.port(), up.port(), up.port())
+	primary := testpeer.Bind(t, testpeer.PrimaryConfig{Zone: "example.com.", ZoneText: zoneText})
+	srv := primary.Addr.String()
+	s0 := serial(t, srv, "example.com.")
+	p := startSync(t, buildSrvhealth(t), nil, "--dry-run", "--zone", WriteFile(t, "db", zoneText), "--update", srv, "--tsig", primary.KeyFile,
+		"--resolver", srv, "--probe", "_sip._tcp=tcp", "--probe", "_xmpp-client._tcp=tcp", "--interval", "100ms", "--timeout", "200ms", "--fails", "1")
+	want := "would change _sip._tcp.example.com. SRV [10 40 " + dead + " b.example.com., 10 60 " + up.port() + " a.example.com., 20 0 " +
+		up.port() + " c.example.com.] ttl 300 -> [10 60 " + up.port() + " a.example.com., 20 0 " + up.port() + " c.example.com.] ttl 300"
+	if !Eventually(5*time.Second, func() bool { return strings.Contains(p.Log(), want) }) {
+		t.Fatalf("no %q printed", want)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := p.Count("would change "); n != 1 {
+		t.Errorf("%d changes printed, want the one, once", n)
+	}
+	if s := serial(t, srv, "example.com."); s != s0 {
+		t.Errorf("serial %d -> %d under --dry-run", s0, s)
+	}
+	p.Stop(t)
+}
+
+// loopbackResolver answers every A question with 127.0.0.1 (and every AAAA with no address): the
+// resolver of the targets when the zone itself lives behind an API.
+func loopbackResolver(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Qtype == dns.TypeA {
+			a, _ := dns.NewRR(q.Name + " 60 IN A 127.0.0.1")
+			m.Answer = append(m.Answer, a)
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// TestSyncRoute53Fake runs the command against the fake Route 53 API (internal/dnsapi), found through the
+// SDK's standard AWS_ENDPOINT_URL_ROUTE_53 and credentials from the environment: a dead target leaves the
+// RRset with one UPSERT waited for until INSYNC, and the other record sets stay. Not the real Route 53.
+func TestSyncRoute53Fake(t *testing.T) {
+	a, b := newSyncTarget(t, func(net.Conn) {}), newSyncTarget(t, func(net.Conn) {})
+	const sip = "_sip._tcp.example.com."
+	values := []string{"10 60 " + a.port() + " a.example.com.", "10 40 " + b.port() + " b.example.com."}
+	f := dnsapi.NewRoute53("Z0FAKE",
+		dnsapi.R53Set{Name: sip, Type: "SRV", TTL: 60, Values: values},
+		dnsapi.R53Set{Name: "_ldap._tcp.example.com.", Type: "SRV", TTL: 300, Values: []string{"0 0 389 ldap.example.com."}})
+	f.PendingPolls = 1
+	t.Cleanup(f.Close)
+	zone := "$ORIGIN example.com.\n$TTL 60\n_sip._tcp IN SRV " + values[0] + "\n_sip._tcp IN SRV " + values[1] + "\n"
+	env := []string{"AWS_ENDPOINT_URL_ROUTE_53=" + f.URL(), "AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"}
+	p := startSync(t, buildSrvhealth(t), env, "--zone", WriteFile(t, "db", zone), "--route53", "Z0FAKE", "--resolver", loopbackResolver(t),
+		"--probe", "_sip._tcp=tcp", "--interval", syncInterval.String(), "--timeout", syncTimeout.String(), "--fails", strconv.Itoa(syncFails))
+	time.Sleep(syncInterval * (syncFails + 2))
+	if len(f.Batches) != 0 {
+		t.Fatalf("wrote %+v while the zone already held what is desired", f.Batches)
+	}
+	b.stop()
+	if !Eventually(10*time.Second, func() bool { s, _ := f.Get(sip, "SRV"); return slices.Equal(s.Values, values[:1]) }) {
+		s, _ := f.Get(sip, "SRV")
+		t.Fatalf("Route 53 holds %v, want %v", s.Values, values[:1])
+	}
+	if !Eventually(5*time.Second, func() bool { return strings.Contains(p.Log(), "route53: changed "+sip) }) {
+		t.Errorf("no change logged once INSYNC")
+	}
+	if s, _ := f.Get("_ldap._tcp.example.com.", "SRV"); s.Values[0] != "0 0 389 ldap.example.com." {
+		t.Errorf("_ldap._tcp changed: %v", s)
+	}
+	p.Stop(t)
+}
+
+// TestSyncCloudflareFake runs the command against the fake Cloudflare API (internal/dnsapi), found
+// through the library's CLOUDFLARE_BASE_URL, with the token from CLOUDFLARE_API_TOKEN. Not the real
+// Cloudflare.
+func TestSyncCloudflareFake(t *testing.T) {
+	a, b := newSyncTarget(t, func(net.Conn) {}), newSyncTarget(t, func(net.Conn) {})
+	pa, _ := strconv.Atoi(a.port())
+	pb, _ := strconv.Atoi(b.port())
+	f := dnsapi.NewCloudflare("zone123", "tok",
+		dnsapi.CFRecord{Name: "_sip._tcp.example.com", Type: "SRV", TTL: 60, Data: &dnsapi.CFData{Priority: 10, Weight: 60, Port: pa, Target: "a.example.com"}},
+		dnsapi.CFRecord{Name: "_sip._tcp.example.com", Type: "SRV", TTL: 60, Data: &dnsapi.CFData{Priority: 10, Weight: 40, Port: pb, Target: "b.example.com"}},
+		dnsapi.CFRecord{Name: "example.com", Type: "A", TTL: 300, Content: "192.0.2.1"})
+	t.Cleanup(f.Close)
+	zone := "$ORIGIN example.com.\n$TTL 60\n_sip._tcp IN SRV 10 60 " + a.port() + " a.example.com.\n_sip._tcp IN SRV 10 40 " + b.port() + " b.example.com.\n"
+	p := startSync(t, buildSrvhealth(t), []string{"CLOUDFLARE_BASE_URL=" + f.URL(), "CLOUDFLARE_API_TOKEN=tok"},
+		"--zone", WriteFile(t, "db", zone), "--cloudflare", "zone123", "--resolver", loopbackResolver(t),
+		"--probe", "_sip._tcp=tcp", "--interval", syncInterval.String(), "--timeout", syncTimeout.String(), "--fails", strconv.Itoa(syncFails))
+	time.Sleep(syncInterval * (syncFails + 2))
+	b.stop()
+	if !Eventually(10*time.Second, func() bool { return len(f.Records()) == 2 }) {
+		t.Fatalf("Cloudflare holds %+v, want a's SRV record and the A record", f.Records())
+	}
+	for _, r := range f.Records() {
+		if r.Type == "SRV" && r.Data.Target != "a.example.com" {
+			t.Errorf("left %+v", r)
+		}
+	}
+	if got := strings.Join(f.Methods, " "); got != "DELETE" {
+		t.Errorf("writes %q, want the one DELETE", got)
+	}
+	p.Stop(t)
 }
