@@ -265,7 +265,7 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 		if u := soonestChange(st, h.now()); known && !u.IsZero() && (until.IsZero() || u.Before(until)) {
 			until = u
 		}
-		if verdict(st, known, h.cfg) == Keep {
+		if h.cfg.Health(st, known) == Keep {
 			down = false
 		}
 	}

@@ -322,7 +322,7 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if err != nil {
 				return c.Errf("drain: %v", err)
 			}
-			cfg.Drain = append(cfg.Drain, d)
+			cfg.Drains = append(cfg.Drains, d)
 		}
 	case "sip_fail_codes":
 		if len(args) == 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/policy"
 )
 
 // Handler is the srvhealth plugin.
@@ -185,8 +186,8 @@ func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
 
 // outcome is what rewrite did to one answer.
 type outcome struct {
-	dropped [len(reasonNames)]int // records dropped, by Reason
-	allDown bool                  // nothing survived and policy was applied
+	dropped [policy.NumReasons]int // records dropped, by Reason
+	allDown bool                   // nothing survived and policy was applied
 	policy  Policy
 	signed  bool // the RRset was signed and the client asked for DNSSEC: reordered only
 }
@@ -314,13 +315,9 @@ func (h *Handler) judge(srvs []*dns.SRV, svc *Service) []judged {
 		if h.inScope(s.Target) {
 			k := health.NewKey(s.Target, s.Port, svc.Method, domain)
 			js[i].status, js[i].known = h.view.Check(k, domain)
-			js[i].reason = verdict(js[i].status, js[i].known, h.cfg)
 		}
-		// A drain is the operator's word and holds for targets out of the probe scope too; a drained
-		// target that is also down is down, so that it is never the live fallback.
-		if js[i].reason == Keep && drained(h.cfg.Drain, target, s.Port) {
-			js[i].reason = DropDrained
-		}
+		// A drain is the operator's word and holds for targets out of the probe scope too.
+		js[i].reason = h.cfg.Verdict(js[i].status, js[i].known, target, s.Port)
 	}
 	return js
 }
