@@ -55,6 +55,8 @@ type Config struct {
 	Warm       []string
 	// FilterAddresses extends the filtering to the A and AAAA answers of monitored targets.
 	FilterAddresses bool
+	// Shadow judges, counts and reports every answer as srvhealth would change it, and serves it unchanged.
+	Shadow bool
 	// StatusAllow are the clients the CH TXT status is answered for; nil: the status is off.
 	StatusAllow []netip.Prefix
 	TLSVerify   bool

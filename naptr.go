@@ -36,7 +36,8 @@ type naptrWriter struct {
 
 // WriteMsg implements dns.ResponseWriter.
 func (w *naptrWriter) WriteMsg(res *dns.Msg) error {
-	out, dropped := w.h.rewriteNAPTR(w.req, res)
+	out, dropped := w.h.rewriteNAPTR(w.req, w.h.input(res))
+	out = w.h.output(res, out)
 	if dropped > 0 {
 		naptrDroppedCount.WithLabelValues(metrics.WithServer(w.ctx)).Add(float64(dropped))
 	}

@@ -401,3 +401,15 @@ func TestChaosOnlyWithStatus(t *testing.T) {
 		}
 	})
 }
+
+func TestShadowProperty(t *testing.T) {
+	if mustParse(t, "srvhealth example.com").Shadow {
+		t.Error("shadow on by default")
+	}
+	if !mustParse(t, "srvhealth example.com {\n shadow\n}").Shadow {
+		t.Error("shadow not parsed")
+	}
+	if _, err := parse(caddy.NewTestController("dns", "srvhealth example.com {\n shadow on\n}")); err == nil || !strings.Contains(err.Error(), "shadow") {
+		t.Errorf("shadow on: error %v, want one naming shadow", err)
+	}
+}

@@ -165,7 +165,8 @@ type responseWriter struct {
 
 // WriteMsg implements dns.ResponseWriter.
 func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
-	out, o := rw.h.rewrite(rw.ctx, rw.req, res, rw.svc)
+	out, o := rw.h.rewrite(rw.ctx, rw.req, rw.h.input(res), rw.svc)
+	out = rw.h.output(res, out)
 	server := metrics.WithServer(rw.ctx)
 	for reason, n := range o.dropped {
 		if n > 0 {
@@ -182,6 +183,26 @@ func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
 		info.outcome = o
 	}
 	return rw.ResponseWriter.WriteMsg(out)
+}
+
+// input returns the answer a rewrite may work on: res itself, or in shadow mode a copy whose sections
+// the rewrite may change (the records are never changed in place), so that res goes out as it came.
+func (h *Handler) input(res *dns.Msg) *dns.Msg {
+	if !h.cfg.Shadow || res == nil {
+		return res
+	}
+	cp := *res
+	cp.Answer, cp.Ns, cp.Extra = slices.Clone(res.Answer), slices.Clone(res.Ns), slices.Clone(res.Extra)
+	return &cp
+}
+
+// output returns the answer to write: the rewritten one, or in shadow mode the one that came, unchanged
+// (what would have been dropped is counted and reported all the same).
+func (h *Handler) output(res, rewritten *dns.Msg) *dns.Msg {
+	if h.cfg.Shadow {
+		return res
+	}
+	return rewritten
 }
 
 // outcome is what rewrite did to one answer.
