@@ -24,7 +24,7 @@ import (
 // signer does not sign res's name, and res is then untouched.
 func (h *Handler) resign(ctx context.Context, signer dnssec.Dnssec, req, res *dns.Msg, svc *Service) (*dns.Msg, outcome, bool) {
 	bare := unsigned(res)
-	out, o := h.rewrite(ctx, req, bare, svc)
+	out, o := h.rewrite(ctx, req, bare, svc, nil) // scratch of its own: the caller's is in use
 	if out.Rcode == dns.RcodeServerFailure {
 		return out, o, true // all_down servfail: nothing to sign
 	}

@@ -55,8 +55,11 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return h.serveOtherClass(ctx, w, r)
 	}
 	if svc := h.srvQuery(r); svc != nil {
-		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
-		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		rw := writers.Get().(*responseWriter)
+		rw.ResponseWriter, rw.h, rw.svc, rw.req, rw.ctx = w, h, svc, r, ctx
+		rc, err := plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		rw.release()
+		return rc, err
 	}
 	if addrs, ok := h.addressQuery(r); ok {
 		rw := &addressWriter{ResponseWriter: w, h: h, req: r, ctx: ctx, addrs: addrs}
@@ -154,18 +157,45 @@ func labelBoundary(name string, i int) bool {
 	return n%2 == 0
 }
 
-// responseWriter rewrites the next plugin's answer on its way to the client.
+// responseWriter rewrites the next plugin's answer on its way to the client. Writers are pooled with the
+// memory their rewrite works in (scratch).
 type responseWriter struct {
 	dns.ResponseWriter
 	h   *Handler
 	svc *Service
 	req *dns.Msg
 	ctx context.Context
+	sc  scratch
+}
+
+var writers = sync.Pool{New: func() any { return new(responseWriter) }}
+
+// release lets go of what the writer refers to and returns it to the pool.
+func (rw *responseWriter) release() {
+	rw.sc.reset()
+	*rw = responseWriter{sc: rw.sc}
+	writers.Put(rw)
+}
+
+// scratch is the memory the rewrite of one answer works in that the answer does not refer to: the
+// judged records and the SRV records. It is reused by the next query of a pooled writer. What the answer
+// refers to (its sections, the copies of capped records) is never reused: the plugins before srvhealth
+// may keep the answer past ServeDNS (log and prometheus read it through a recorder once it returned).
+type scratch struct {
+	js   []judged
+	srvs []*dns.SRV
+}
+
+// reset empties s, dropping its references to records so that the pool keeps no answer alive.
+func (s *scratch) reset() {
+	clear(s.js)
+	clear(s.srvs)
+	s.js, s.srvs = s.js[:0], s.srvs[:0]
 }
 
 // WriteMsg implements dns.ResponseWriter.
 func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
-	out, o := rw.h.rewrite(rw.ctx, rw.req, rw.h.input(res), rw.svc)
+	out, o := rw.h.rewrite(rw.ctx, rw.req, rw.h.input(res), rw.svc, &rw.sc)
 	out = rw.h.output(res, out)
 	server := metrics.WithServer(rw.ctx)
 	for reason, n := range o.dropped {
@@ -227,15 +257,20 @@ func (o *outcome) changed() bool {
 // rewrite is the query path's pipeline: judge every target, filter, apply the all-down policy or order
 // what is left, cap the TTL and fix the additional section. Answers it has no business changing are
 // returned as they are.
-func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
+func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, sc *scratch) (*dns.Msg, outcome) {
 	var o outcome
-	srvs, signed := srvRecords(res)
+	if sc == nil {
+		sc = new(scratch)
+	}
+	srvs, signed := srvRecords(res, sc.srvs[:0])
+	sc.srvs = srvs
 	if len(srvs) == 0 {
 		return res, o
 	}
 	if signed {
 		if opt := req.IsEdns0(); opt != nil && opt.Do() {
-			js := h.judge(srvs, svc)
+			js := h.judge(srvs, svc, sc.js[:0])
+			sc.js = js
 			// Signing anew is only needed when records go; an answer that keeps them all is reordered
 			// and TTL-capped, which its signatures allow, whoever made them.
 			drops := slices.ContainsFunc(js, func(j judged) bool { return j.reason != Keep })
@@ -249,7 +284,8 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 		}
 	}
 
-	js := h.judge(srvs, svc)
+	js := h.judge(srvs, svc, sc.js[:0])
+	sc.js = js
 	allDown := filter(js, svc.AllDown)
 	for _, j := range js {
 		if !j.served {
@@ -306,16 +342,17 @@ func (h *Handler) reorderSigned(res *dns.Msg, srvs []*dns.SRV, js []judged) *dns
 // srvRecords returns the SRV records of an answer srvhealth may change, and whether an RRSIG covers them;
 // none when the answer is not one to change: not NOERROR, truncated, no SRV, or the RFC 2782 "decidedly
 // not available" target, which is the zone owner's word.
-func srvRecords(res *dns.Msg) (srvs []*dns.SRV, signed bool) {
+// The records are appended to buf.
+func srvRecords(res *dns.Msg, buf []*dns.SRV) (srvs []*dns.SRV, signed bool) {
 	if res == nil || res.Rcode != dns.RcodeSuccess || res.Truncated {
 		return nil, false
 	}
-	srvs = make([]*dns.SRV, 0, len(res.Answer))
+	srvs = buf
 	for _, rr := range res.Answer {
 		switch rr := rr.(type) {
 		case *dns.SRV:
 			if rr.Target == "." {
-				return nil, false
+				return srvs[:0], false
 			}
 			srvs = append(srvs, rr)
 		case *dns.RRSIG:
@@ -327,9 +364,11 @@ func srvRecords(res *dns.Msg) (srvs []*dns.SRV, signed bool) {
 
 // judge looks every in-scope target up in the health view (registering the ones it does not know) and
 // decides what happens to its record.
-func (h *Handler) judge(srvs []*dns.SRV, svc *Service) []judged {
+// The judged records are appended to buf.
+func (h *Handler) judge(srvs []*dns.SRV, svc *Service, buf []judged) []judged {
 	domain := serviceDomain(srvs[0].Hdr.Name)
-	js := make([]judged, len(srvs))
+	js := slices.Grow(buf[:0], len(srvs))[:len(srvs)]
+	clear(js)
 	for i, s := range srvs {
 		js[i].srv = s
 		target := strings.ToLower(s.Target)
