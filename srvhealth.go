@@ -184,6 +184,9 @@ func (rw *responseWriter) release() {
 type scratch struct {
 	js   []judged
 	srvs []*dns.SRV
+	// stableTTL caps the answer at max_ttl rather than the health-aware TTL, which changes every second;
+	// outcome.ttl says the latter. For an answer about to be signed: see resign.
+	stableTTL bool
 }
 
 // reset empties s, dropping its references to records so that the pool keeps no answer alive.
@@ -240,7 +243,8 @@ type outcome struct {
 	dropped [policy.NumReasons]int // records dropped, by Reason
 	allDown bool                   // nothing survived and policy was applied
 	policy  Policy
-	signed  bool // the RRset was signed and the client asked for DNSSEC: reordered only
+	signed  bool   // the RRset was signed and the client asked for DNSSEC: reordered only
+	ttl     uint32 // the health-aware TTL of a filtered answer; 0 for the other answers
 }
 
 // changed reports whether the answer no longer holds the RRset the upstream sent: records were dropped or
@@ -312,7 +316,11 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 		}
 	}
 	order(kept, h.intn)
-	c := capper{ttl: healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)}
+	o.ttl = healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
+	c := capper{ttl: o.ttl}
+	if sc.stableTTL {
+		c.ttl = uint32(h.cfg.MaxTTL / time.Second)
+	}
 	// One buffer for both sections: the answer never grows, the additional section only by the addresses
 	// fixAdditional adds, which then take a buffer of their own.
 	buf := make([]dns.RR, 0, len(res.Answer)+len(res.Extra))
