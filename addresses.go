@@ -45,7 +45,8 @@ type addressWriter struct {
 
 // WriteMsg implements dns.ResponseWriter.
 func (w *addressWriter) WriteMsg(res *dns.Msg) error {
-	out, dropped := w.h.rewriteAddresses(w.ctx, w.req, res, w.addrs)
+	out, dropped := w.h.rewriteAddresses(w.ctx, w.req, w.h.input(res), w.addrs)
+	out = w.h.output(res, out)
 	if dropped > 0 {
 		addressesDroppedCount.WithLabelValues(metrics.WithServer(w.ctx), dns.TypeToString[w.req.Question[0].Qtype]).Add(float64(dropped))
 	}

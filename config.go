@@ -5,34 +5,23 @@ import (
 	"time"
 
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/policy"
 	"github.com/srvhealth/srvhealth/probe"
 )
 
-// Policy is what srvhealth answers when every target of an SRV RRset is dropped.
-type Policy uint8
+// Policy is what srvhealth answers when every target of an SRV RRset is dropped: the record policy's
+// all-down policy, named here as the query path uses it.
+type Policy = policy.AllDown
 
-// The all-down policies. The answer decides what clients do next: all targets make them try each one,
-// an empty answer makes XMPP clients fall back to the bare domain (RFC 6120 §3.2.1), and a lone "."
-// target makes them give up (RFC 2782: "service decidedly not available").
+// The all-down policies; see package policy.
 const (
-	ServeAll    Policy = iota // serve the records anyway, minus CNAME and no-address targets (fail open)
-	NoData                    // NOERROR with an empty answer
-	ServFail                  // SERVFAIL
-	Unavailable               // a single SRV record with target "."
+	ServeAll    = policy.ServeAll
+	NoData      = policy.NoData
+	ServFail    = policy.ServFail
+	Unavailable = policy.Unavailable
 )
 
-var policyNames = [...]string{ServeAll: "serve_all", NoData: "nodata", ServFail: "servfail", Unavailable: "unavailable"}
-
-func (p Policy) String() string { return policyNames[p] }
-
-func parsePolicy(s string) (Policy, bool) {
-	for i, n := range policyNames {
-		if n == s {
-			return Policy(i), true
-		}
-	}
-	return 0, false
-}
+func parsePolicy(s string) (Policy, bool) { return policy.ParseAllDown(s) }
 
 // Service is one configured _service._proto pair.
 type Service struct {
@@ -49,23 +38,25 @@ type Scope struct {
 
 // Config is a parsed srvhealth block.
 type Config struct {
-	Zones      []string
-	Services   []Service
-	Interval   time.Duration
-	Timeout    time.Duration
-	Fails      int
-	Rises      int
-	MaxTTL     time.Duration
-	MinTTL     time.Duration
-	DropCNAME  bool
-	DropNoAddr bool
+	Zones    []string
+	Services []Service
+	Interval time.Duration
+	Timeout  time.Duration
+	Fails    int
+	Rises    int
+	MaxTTL   time.Duration
+	MinTTL   time.Duration
+	// Rules judge each record: the CNAME and no-address rules and the drains (policy.Rules, the record
+	// policy srvhealth sync and srvhealth check share).
+	policy.Rules
 	Scope      Scope
 	MaxTargets int
 	Expire     time.Duration
 	Warm       []string
-	Drain      []Drain
 	// FilterAddresses extends the filtering to the A and AAAA answers of monitored targets.
 	FilterAddresses bool
+	// Shadow judges, counts and reports every answer as srvhealth would change it, and serves it unchanged.
+	Shadow bool
 	// StatusAllow are the clients the CH TXT status is answered for; nil: the status is off.
 	StatusAllow []netip.Prefix
 	TLSVerify   bool
@@ -111,8 +102,7 @@ func newConfig(zones []string) *Config {
 		Rises:      defaultRises,
 		MaxTTL:     defaultMaxTTL,
 		MinTTL:     defaultMinTTL,
-		DropCNAME:  true,
-		DropNoAddr: true,
+		Rules:      policy.Rules{DropCNAME: true, DropNoAddr: true},
 		MaxTargets: defaultMaxTargets,
 		Expire:     defaultExpire,
 

@@ -8,21 +8,13 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
+
+	"github.com/srvhealth/srvhealth/policy"
 )
 
 // Drain is one target taken out of the answers on purpose, for maintenance: the Corefile says so, and a
-// reload applies it. A drained target is still probed, so its state is known the moment the drain ends.
-type Drain struct {
-	Target string // lower case, fully qualified
-	Port   uint16 // 0: every port
-}
-
-func (d Drain) String() string {
-	if d.Port == 0 {
-		return d.Target
-	}
-	return d.Target + ":" + strconv.Itoa(int(d.Port))
-}
+// reload applies it. See policy.Drain.
+type Drain = policy.Drain
 
 // parseDrain reads TARGET[:PORT].
 func parseDrain(s string) (Drain, error) {
@@ -42,16 +34,6 @@ func parseDrain(s string) (Drain, error) {
 		d.Port = uint16(n)
 	}
 	return d, nil
-}
-
-// drained reports whether the record for target:port is drained; target is lower case.
-func drained(drains []Drain, target string, port uint16) bool {
-	for _, d := range drains {
-		if d.Target == target && (d.Port == 0 || d.Port == port) {
-			return true
-		}
-	}
-	return false
 }
 
 // drainRefs counts the running instances that drain each target, so that the old instance of a reload,

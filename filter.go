@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/policy"
 )
 
 // View is the health state the query path reads. *health.Monitor implements it; Check must be cheap and
@@ -21,21 +22,18 @@ type View interface {
 	Addresses(target string) (health.Addresses, bool)
 }
 
-// Reason is why a record was dropped, or keep.
-type Reason uint8
+// Reason is why a record was dropped, or keep: the record policy's verdict, named here as the query path
+// uses it.
+type Reason = policy.Reason
 
-// The verdicts on one SRV record.
+// The verdicts on one SRV record; see package policy.
 const (
-	Keep Reason = iota
-	DropDown
-	DropCNAME
-	DropNoAddress
-	DropDrained
+	Keep          = policy.Keep
+	DropDown      = policy.DropDown
+	DropCNAME     = policy.DropCNAME
+	DropNoAddress = policy.DropNoAddress
+	DropDrained   = policy.DropDrained
 )
-
-var reasonNames = [...]string{Keep: "keep", DropDown: "down", DropCNAME: "cname", DropNoAddress: "no_address", DropDrained: "drained"}
-
-func (r Reason) String() string { return reasonNames[r] }
 
 // judged is one SRV record of an answer with what the health view says of its target.
 type judged struct {
@@ -47,51 +45,10 @@ type judged struct {
 	inExtra bool // the additional section has an address of the target; set by fixAdditional
 }
 
-// verdict decides what happens to a record whose target has status st. A target the view does not know, or
-// has not resolved yet, is kept: until the first probe completes a target counts as up.
-func verdict(st health.Status, known bool, cfg *Config) Reason {
-	if !known {
-		return Keep
-	}
-	switch {
-	case st.Resolved && st.CNAME && cfg.DropCNAME:
-		return DropCNAME
-	case st.Resolved && st.NoAddress && cfg.DropNoAddr:
-		return DropNoAddress
-	case st.State == health.Down:
-		return DropDown
-	}
-	return Keep
-}
-
-// filter marks the records to serve (served) and reports whether the all-down policy applies: nothing
-// survived. A drained target that is alive is served when nothing else alive is left: a drain moves
-// clients away, it does not take the service down. Under serve_all it then serves the records dropped
-// only for being down, or every record when none of those is left either: failing open serves what there
-// is.
-func filter(js []judged, policy Policy) (allDown bool) {
-	if pick(js, func(j *judged) bool { return j.reason == Keep }) {
-		return false
-	}
-	if pick(js, func(j *judged) bool { return j.reason == DropDrained }) {
-		return false
-	}
-	if policy == ServeAll && !pick(js, func(j *judged) bool { return j.reason == DropDown }) {
-		pick(js, func(*judged) bool { return true })
-	}
-	return true
-}
-
-// pick marks the records for which ok is true as served and reports whether there were any.
-func pick(js []judged, ok func(*judged) bool) bool {
-	any := false
-	for i := range js {
-		if ok(&js[i]) {
-			js[i].served = true
-			any = true
-		}
-	}
-	return any
+// filter marks the records of js to serve and reports whether the all-down policy applies: the record
+// policy's selection (policy.Select) over the judged records.
+func filter(js []judged, p Policy) (allDown bool) {
+	return policy.Select(len(js), func(i int) Reason { return js[i].reason }, func(i int) { js[i].served = true }, p)
 }
 
 // healthTTL returns the TTL for an answer made of the served records: at most maxTTL, lowered to the time

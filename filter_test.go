@@ -12,65 +12,8 @@ import (
 	"github.com/srvhealth/srvhealth/health"
 )
 
-// The steps of the query path's pipeline, one table each: verdict, filter, healthTTL, capper,
-// fixAdditional and Config.match.
-
-func TestVerdict(t *testing.T) {
-	drop := &Config{DropCNAME: true, DropNoAddr: true}
-	keep := &Config{}
-	for _, tc := range []struct {
-		name  string
-		st    health.Status
-		known bool
-		cfg   *Config
-		want  Reason
-	}{
-		{"not monitored", down, false, drop, Keep},
-		{"unknown, not probed yet", health.Status{}, true, drop, Keep},
-		{"up", up, true, drop, Keep},
-		{"down", down, true, drop, DropDown},
-		{"cname", cname, true, drop, DropCNAME},
-		{"cname kept", cname, true, keep, Keep},
-		{"no address", noAddr, true, drop, DropNoAddress},
-		{"no address kept", noAddr, true, keep, Keep},
-		{"cname before down", health.Status{State: health.Down, Resolved: true, CNAME: true}, true, drop, DropCNAME},
-		{"cname flag before resolution counts for nothing", health.Status{CNAME: true}, true, drop, Keep},
-	} {
-		if got := verdict(tc.st, tc.known, tc.cfg); got != tc.want {
-			t.Errorf("%s: verdict = %s, want %s", tc.name, got, tc.want)
-		}
-	}
-}
-
-func TestFilter(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		reasons []Reason
-		policy  Policy
-		served  []bool
-		allDown bool
-	}{
-		{"keeps the live", []Reason{Keep, DropDown, DropCNAME}, NoData, []bool{true, false, false}, false},
-		{"drained live is the fallback", []Reason{DropDrained, DropDown}, NoData, []bool{true, false}, false},
-		{"drained stays out while one lives", []Reason{DropDrained, Keep}, ServeAll, []bool{false, true}, false},
-		{"all down, serve_all serves the down", []Reason{DropDown, DropCNAME, DropDown}, ServeAll, []bool{true, false, true}, true},
-		{"all broken, serve_all serves all", []Reason{DropCNAME, DropNoAddress}, ServeAll, []bool{true, true}, true},
-		{"all down, nodata serves none", []Reason{DropDown, DropDown}, NoData, []bool{false, false}, true},
-	} {
-		js := make([]judged, len(tc.reasons))
-		for i, r := range tc.reasons {
-			js[i].reason = r
-		}
-		allDown := filter(js, tc.policy)
-		var served []bool
-		for _, j := range js {
-			served = append(served, j.served)
-		}
-		if allDown != tc.allDown || !slices.Equal(served, tc.served) {
-			t.Errorf("%s: served %v all-down %v, want %v %v", tc.name, served, allDown, tc.served, tc.allDown)
-		}
-	}
-}
+// The steps of the query path's pipeline, one table each: healthTTL, capper, fixAdditional and
+// Config.match (the verdicts and the selection are policy's, tested there).
 
 func TestHealthTTL(t *testing.T) {
 	in := func(d time.Duration) health.Status { return health.Status{Resolved: true, Until: now.Add(d)} }

@@ -45,7 +45,7 @@ func FuzzRewrite(f *testing.F) {
 			}
 			h := &Handler{cfg: cfg, view: &fakeView{status: st}, intn: rand.New(rand.NewPCG(1, 1)).IntN, now: time.Now}
 			in := res.Copy()
-			out, _ := h.rewrite(context.Background(), q, in, cfg.service("_sip._tcp."))
+			out, _ := h.rewrite(context.Background(), q, in, cfg.service("_sip._tcp."), nil)
 			if out == nil {
 				t.Fatal("rewrite returned nil")
 			}

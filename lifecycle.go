@@ -37,7 +37,7 @@ func newHandler(cfg *Config) (*Handler, error) {
 
 // OnStartup starts the monitor and, with warm names, resolves and registers their targets.
 func (h *Handler) OnStartup() error {
-	applyDrains(h.cfg.Drain)
+	applyDrains(h.cfg.Drains)
 	if h.inst != nil && !h.inst.started.Load() && listed(h.inst) {
 		pending.Lock()
 		pending.hs[h] = struct{}{}
@@ -56,7 +56,7 @@ func (h *Handler) OnShutdown() error {
 	h.warm.stop()
 	h.services.close()
 	h.monitor.Stop()
-	releaseDrains(h.cfg.Drain)
+	releaseDrains(h.cfg.Drains)
 	return nil
 }
 
@@ -152,6 +152,6 @@ func discardDropped() {
 		h.warm.stop()
 		h.services.close()
 		h.monitor.Discard()
-		releaseDrains(h.cfg.Drain)
+		releaseDrains(h.cfg.Drains)
 	}
 }

@@ -36,7 +36,8 @@ type naptrWriter struct {
 
 // WriteMsg implements dns.ResponseWriter.
 func (w *naptrWriter) WriteMsg(res *dns.Msg) error {
-	out, dropped := w.h.rewriteNAPTR(w.req, res)
+	out, dropped := w.h.rewriteNAPTR(w.req, w.h.input(res))
+	out = w.h.output(res, out)
 	if dropped > 0 {
 		naptrDroppedCount.WithLabelValues(metrics.WithServer(w.ctx)).Add(float64(dropped))
 	}
@@ -265,7 +266,7 @@ func (s *srvSets) dead(h *Handler, name string, svc *Service) (bool, time.Time) 
 		if u := soonestChange(st, h.now()); known && !u.IsZero() && (until.IsZero() || u.Before(until)) {
 			until = u
 		}
-		if verdict(st, known, h.cfg) == Keep {
+		if h.cfg.Health(st, known) == Keep {
 			down = false
 		}
 	}

@@ -313,6 +313,11 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			return err
 		}
 		cfg.FilterAddresses = true
+	case "shadow":
+		if err := want(0, "no arguments"); err != nil {
+			return err
+		}
+		cfg.Shadow = true
 	case "drain":
 		if len(args) == 0 {
 			return c.Errf("drain: want at least one TARGET or TARGET:PORT")
@@ -322,7 +327,7 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 			if err != nil {
 				return c.Errf("drain: %v", err)
 			}
-			cfg.Drain = append(cfg.Drain, d)
+			cfg.Drains = append(cfg.Drains, d)
 		}
 	case "sip_fail_codes":
 		if len(args) == 0 {

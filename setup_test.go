@@ -94,7 +94,7 @@ func TestSetup(t *testing.T) {
 			return len(c.Scope.Prefixes) == 1 && c.Scope.Prefixes[0].String() == "10.0.0.0/8"
 		}},
 		{input: "srvhealth {\n drain sip1.example.com SIP2.example.com.:5061\n}", check: func(c *Config) bool {
-			return len(c.Drain) == 2 && c.Drain[0] == Drain{Target: "sip1.example.com."} && c.Drain[1] == Drain{Target: "sip2.example.com.", Port: 5061}
+			return len(c.Drains) == 2 && c.Drains[0] == Drain{Target: "sip1.example.com."} && c.Drains[1] == Drain{Target: "sip2.example.com.", Port: 5061}
 		}},
 		{input: "srvhealth {\n status\n}", check: func(c *Config) bool { return len(c.StatusAllow) == 2 && c.StatusAllow[0].String() == "127.0.0.0/8" }},
 		{input: "srvhealth {\n status 10.0.0.0/8 2001:db8::1/64\n}", check: func(c *Config) bool {
@@ -400,4 +400,16 @@ func TestChaosOnlyWithStatus(t *testing.T) {
 			t.Errorf("CH SRV: %v, want forward's answer unfiltered", targets(m))
 		}
 	})
+}
+
+func TestShadowProperty(t *testing.T) {
+	if mustParse(t, "srvhealth example.com").Shadow {
+		t.Error("shadow on by default")
+	}
+	if !mustParse(t, "srvhealth example.com {\n shadow\n}").Shadow {
+		t.Error("shadow not parsed")
+	}
+	if _, err := parse(caddy.NewTestController("dns", "srvhealth example.com {\n shadow on\n}")); err == nil || !strings.Contains(err.Error(), "shadow") {
+		t.Errorf("shadow on: error %v, want one naming shadow", err)
+	}
 }

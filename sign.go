@@ -24,7 +24,12 @@ import (
 // signer does not sign res's name, and res is then untouched.
 func (h *Handler) resign(ctx context.Context, signer dnssec.Dnssec, req, res *dns.Msg, svc *Service) (*dns.Msg, outcome, bool) {
 	bare := unsigned(res)
-	out, o := h.rewrite(ctx, req, bare, svc)
+	// The signature cache of dnssec is keyed by the RRset as text, TTL included, and the health-aware TTL
+	// changes every second: signed at it, every RRset would be signed anew each second, and hashed as
+	// text on every query all the same. So the answer is signed at max_ttl (a TTL that stays) and its TTLs
+	// are lowered afterwards, the RRSIGs' with them: a validator takes the lesser of an RRset's TTL and its
+	// RRSIG's original TTL (RFC 4035 §5.3.3), and the RRSIG's TTL must be its RRset's (RFC 4034 §3).
+	out, o := h.rewrite(ctx, req, bare, svc, &scratch{stableTTL: true}) // not the caller's scratch: in use
 	if out.Rcode == dns.RcodeServerFailure {
 		return out, o, true // all_down servfail: nothing to sign
 	}
@@ -44,8 +49,25 @@ func (h *Handler) resign(ctx context.Context, signer dnssec.Dnssec, req, res *dn
 	}
 	signed := w.msg
 	signed.Answer = replaceSRVs(signed.Answer, served, false)
+	if o.ttl > 0 {
+		lowerTTLs(signed, o.ttl)
+	}
 	o.signed = false
 	return signed, o, true
+}
+
+// lowerTTLs caps the TTL of the records of m's answer and of the address records and their RRSIGs in its
+// additional section at ttl (the OPT record's TTL field holds EDNS flags, and stays). Records are copied
+// before they change: the RRSIGs come from dnssec's cache, the rest from the backend.
+func lowerTTLs(m *dns.Msg, ttl uint32) {
+	c := capper{ttl: ttl}
+	c.capAll(m.Answer)
+	for i, rr := range m.Extra {
+		switch rr.Header().Rrtype {
+		case dns.TypeA, dns.TypeAAAA, dns.TypeRRSIG:
+			m.Extra[i] = c.cap(rr)
+		}
+	}
 }
 
 // unsigned returns a copy of res without the DNSSEC records of any section, which the signer makes anew.

@@ -1,8 +1,10 @@
 package srvhealth
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/pkg/cache"
@@ -166,5 +168,45 @@ func TestOnlineSignedAllUp(t *testing.T) {
 	}
 	if sig == nil || sig.Verify(k, srvs) != nil {
 		t.Errorf("the signature %v does not verify over the answer", sig)
+	}
+}
+
+// TestOnlineSignatureCachedAcrossTTLs: the health-aware TTL changes from one second to the next, and the
+// answers stay signed from dnssec's signature cache (the same RRSIG each time) while their TTLs follow
+// the health-aware one and verify (issue 21: signed at the changing TTL, every RRset was signed anew each
+// second).
+func TestOnlineSignatureCachedAcrossTTLs(t *testing.T) {
+	t0 := now
+	st := map[string]health.Status{
+		"sip1.example.com.":    {State: health.Down, Resolved: true, Down: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
+		"sip2.example.com.":    {State: health.Up, Resolved: true, Until: t0.Add(25 * time.Second), Up: []netip.Addr{netip.MustParseAddr("192.0.2.2")}},
+		"standby.example.com.": {State: health.Up, Resolved: true, Until: t0.Add(25 * time.Second), Up: []netip.Addr{netip.MustParseAddr("192.0.2.9")}},
+	}
+	signer, k := onlineSigner(t, "example.com.", upstream(sipAnswer))
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, signer)
+	h.signer = &signer
+	var first string
+	for i := range 5 {
+		at := t0.Add(time.Duration(3*i) * time.Second)
+		h.now = func() time.Time { return at }
+		m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+		verifyRRsets(t, k, m.Answer)
+		verifyRRsets(t, k, m.Extra)
+		var sig *dns.RRSIG
+		for _, rr := range m.Answer {
+			if s, ok := rr.(*dns.RRSIG); ok {
+				sig = s
+			} else if want := uint32(25 - 3*i); rr.Header().Ttl != want {
+				t.Errorf("query %d: %s TTL %d, want the health-aware %d", i, dns.TypeToString[rr.Header().Rrtype], rr.Header().Ttl, want)
+			}
+		}
+		if sig == nil {
+			t.Fatalf("query %d: no RRSIG", i)
+		}
+		if i == 0 {
+			first = sig.Signature
+		} else if sig.Signature != first {
+			t.Errorf("query %d (health TTL %d): signed anew, not from the signature cache", i, 25-3*i)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/policy"
 )
 
 // Handler is the srvhealth plugin.
@@ -54,8 +55,11 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return h.serveOtherClass(ctx, w, r)
 	}
 	if svc := h.srvQuery(r); svc != nil {
-		rw := &responseWriter{ResponseWriter: w, h: h, svc: svc, req: r, ctx: ctx}
-		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		rw := writers.Get().(*responseWriter)
+		rw.ResponseWriter, rw.h, rw.svc, rw.req, rw.ctx = w, h, svc, r, ctx
+		rc, err := plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		rw.release()
+		return rc, err
 	}
 	if addrs, ok := h.addressQuery(r); ok {
 		rw := &addressWriter{ResponseWriter: w, h: h, req: r, ctx: ctx, addrs: addrs}
@@ -153,18 +157,49 @@ func labelBoundary(name string, i int) bool {
 	return n%2 == 0
 }
 
-// responseWriter rewrites the next plugin's answer on its way to the client.
+// responseWriter rewrites the next plugin's answer on its way to the client. Writers are pooled with the
+// memory their rewrite works in (scratch).
 type responseWriter struct {
 	dns.ResponseWriter
 	h   *Handler
 	svc *Service
 	req *dns.Msg
 	ctx context.Context
+	sc  scratch
+}
+
+var writers = sync.Pool{New: func() any { return new(responseWriter) }}
+
+// release lets go of what the writer refers to and returns it to the pool.
+func (rw *responseWriter) release() {
+	rw.sc.reset()
+	*rw = responseWriter{sc: rw.sc}
+	writers.Put(rw)
+}
+
+// scratch is the memory the rewrite of one answer works in that the answer does not refer to: the
+// judged records and the SRV records. It is reused by the next query of a pooled writer. What the answer
+// refers to (its sections, the copies of capped records) is never reused: the plugins before srvhealth
+// may keep the answer past ServeDNS (log and prometheus read it through a recorder once it returned).
+type scratch struct {
+	js   []judged
+	srvs []*dns.SRV
+	// stableTTL caps the answer at max_ttl rather than the health-aware TTL, which changes every second;
+	// outcome.ttl says the latter. For an answer about to be signed: see resign.
+	stableTTL bool
+}
+
+// reset empties s, dropping its references to records so that the pool keeps no answer alive.
+func (s *scratch) reset() {
+	clear(s.js)
+	clear(s.srvs)
+	s.js, s.srvs = s.js[:0], s.srvs[:0]
 }
 
 // WriteMsg implements dns.ResponseWriter.
 func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
-	out, o := rw.h.rewrite(rw.ctx, rw.req, res, rw.svc)
+	out, o := rw.h.rewrite(rw.ctx, rw.req, rw.h.input(res), rw.svc, &rw.sc)
+	out = rw.h.output(res, out)
 	server := metrics.WithServer(rw.ctx)
 	for reason, n := range o.dropped {
 		if n > 0 {
@@ -183,12 +218,33 @@ func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
 	return rw.ResponseWriter.WriteMsg(out)
 }
 
+// input returns the answer a rewrite may work on: res itself, or in shadow mode a copy whose sections
+// the rewrite may change (the records are never changed in place), so that res goes out as it came.
+func (h *Handler) input(res *dns.Msg) *dns.Msg {
+	if !h.cfg.Shadow || res == nil {
+		return res
+	}
+	cp := *res
+	cp.Answer, cp.Ns, cp.Extra = slices.Clone(res.Answer), slices.Clone(res.Ns), slices.Clone(res.Extra)
+	return &cp
+}
+
+// output returns the answer to write: the rewritten one, or in shadow mode the one that came, unchanged
+// (what would have been dropped is counted and reported all the same).
+func (h *Handler) output(res, rewritten *dns.Msg) *dns.Msg {
+	if h.cfg.Shadow {
+		return res
+	}
+	return rewritten
+}
+
 // outcome is what rewrite did to one answer.
 type outcome struct {
-	dropped [len(reasonNames)]int // records dropped, by Reason
-	allDown bool                  // nothing survived and policy was applied
+	dropped [policy.NumReasons]int // records dropped, by Reason
+	allDown bool                   // nothing survived and policy was applied
 	policy  Policy
-	signed  bool // the RRset was signed and the client asked for DNSSEC: reordered only
+	signed  bool   // the RRset was signed and the client asked for DNSSEC: reordered only
+	ttl     uint32 // the health-aware TTL of a filtered answer; 0 for the other answers
 }
 
 // changed reports whether the answer no longer holds the RRset the upstream sent: records were dropped or
@@ -205,15 +261,20 @@ func (o *outcome) changed() bool {
 // rewrite is the query path's pipeline: judge every target, filter, apply the all-down policy or order
 // what is left, cap the TTL and fix the additional section. Answers it has no business changing are
 // returned as they are.
-func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) (*dns.Msg, outcome) {
+func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, sc *scratch) (*dns.Msg, outcome) {
 	var o outcome
-	srvs, signed := srvRecords(res)
+	if sc == nil {
+		sc = new(scratch)
+	}
+	srvs, signed := srvRecords(res, sc.srvs[:0])
+	sc.srvs = srvs
 	if len(srvs) == 0 {
 		return res, o
 	}
 	if signed {
 		if opt := req.IsEdns0(); opt != nil && opt.Do() {
-			js := h.judge(srvs, svc)
+			js := h.judge(srvs, svc, sc.js[:0])
+			sc.js = js
 			// Signing anew is only needed when records go; an answer that keeps them all is reordered
 			// and TTL-capped, which its signatures allow, whoever made them.
 			drops := slices.ContainsFunc(js, func(j judged) bool { return j.reason != Keep })
@@ -227,7 +288,8 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 		}
 	}
 
-	js := h.judge(srvs, svc)
+	js := h.judge(srvs, svc, sc.js[:0])
+	sc.js = js
 	allDown := filter(js, svc.AllDown)
 	for _, j := range js {
 		if !j.served {
@@ -254,7 +316,11 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service) 
 		}
 	}
 	order(kept, h.intn)
-	c := capper{ttl: healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)}
+	o.ttl = healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
+	c := capper{ttl: o.ttl}
+	if sc.stableTTL {
+		c.ttl = uint32(h.cfg.MaxTTL / time.Second)
+	}
 	// One buffer for both sections: the answer never grows, the additional section only by the addresses
 	// fixAdditional adds, which then take a buffer of their own.
 	buf := make([]dns.RR, 0, len(res.Answer)+len(res.Extra))
@@ -284,16 +350,17 @@ func (h *Handler) reorderSigned(res *dns.Msg, srvs []*dns.SRV, js []judged) *dns
 // srvRecords returns the SRV records of an answer srvhealth may change, and whether an RRSIG covers them;
 // none when the answer is not one to change: not NOERROR, truncated, no SRV, or the RFC 2782 "decidedly
 // not available" target, which is the zone owner's word.
-func srvRecords(res *dns.Msg) (srvs []*dns.SRV, signed bool) {
+// The records are appended to buf.
+func srvRecords(res *dns.Msg, buf []*dns.SRV) (srvs []*dns.SRV, signed bool) {
 	if res == nil || res.Rcode != dns.RcodeSuccess || res.Truncated {
 		return nil, false
 	}
-	srvs = make([]*dns.SRV, 0, len(res.Answer))
+	srvs = buf
 	for _, rr := range res.Answer {
 		switch rr := rr.(type) {
 		case *dns.SRV:
 			if rr.Target == "." {
-				return nil, false
+				return srvs[:0], false
 			}
 			srvs = append(srvs, rr)
 		case *dns.RRSIG:
@@ -305,22 +372,20 @@ func srvRecords(res *dns.Msg) (srvs []*dns.SRV, signed bool) {
 
 // judge looks every in-scope target up in the health view (registering the ones it does not know) and
 // decides what happens to its record.
-func (h *Handler) judge(srvs []*dns.SRV, svc *Service) []judged {
+// The judged records are appended to buf.
+func (h *Handler) judge(srvs []*dns.SRV, svc *Service, buf []judged) []judged {
 	domain := serviceDomain(srvs[0].Hdr.Name)
-	js := make([]judged, len(srvs))
+	js := slices.Grow(buf[:0], len(srvs))[:len(srvs)]
+	clear(js)
 	for i, s := range srvs {
 		js[i].srv = s
 		target := strings.ToLower(s.Target)
 		if h.inScope(s.Target) {
 			k := health.NewKey(s.Target, s.Port, svc.Method, domain)
 			js[i].status, js[i].known = h.view.Check(k, domain)
-			js[i].reason = verdict(js[i].status, js[i].known, h.cfg)
 		}
-		// A drain is the operator's word and holds for targets out of the probe scope too; a drained
-		// target that is also down is down, so that it is never the live fallback.
-		if js[i].reason == Keep && drained(h.cfg.Drain, target, s.Port) {
-			js[i].reason = DropDrained
-		}
+		// A drain is the operator's word and holds for targets out of the probe scope too.
+		js[i].reason = h.cfg.Verdict(js[i].status, js[i].known, target, s.Port)
 	}
 	return js
 }

@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"net/netip"
@@ -10,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/srvhealth/srvhealth/health"
 )
@@ -768,5 +771,55 @@ func TestNoDataThroughCNAMETakesTheTargetZoneSOA(t *testing.T) {
 	}
 	if len(m.Ns) != 1 || m.Ns[0].Header().Name != "example.net." {
 		t.Errorf("authority %v, want the SOA of example.net, the zone the CNAME leads to", m.Ns)
+	}
+}
+
+// TestShadow: with shadow, every answer goes out byte for byte as the next plugin wrote it, whatever the
+// targets' health and the all-down policy, while dropped_total and all_down_total count what srvhealth
+// would have done (issue 22).
+func TestShadow(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		block   string
+		status  map[string]health.Status
+		qtype   uint16
+		qname   string
+		next    func(*dns.Msg) *dns.Msg
+		dropped float64 // dropped_total{reason="down"} growth
+		allDown float64
+	}{
+		{"one down", "", map[string]health.Status{"sip1.example.com.": up, "sip2.example.com.": down}, dns.TypeSRV, "_sip._tcp.example.com.", sipAnswer, 1, 0},
+		{"all down, servfail", "all_down servfail", allDown, dns.TypeSRV, "_sip._tcp.example.com.", sipAnswer, 3, 1},
+		{"all down, unavailable", "all_down unavailable", allDown, dns.TypeSRV, "_sip._tcp.example.com.", sipAnswer, 3, 1},
+		{"no glue: none added", "", map[string]health.Status{"sip1.example.com.": up}, dns.TypeSRV, "_sip._tcp.example.com.", bareSIPAnswer, 0, 0},
+		{"dead address", "filter_addresses", nil, dns.TypeAAAA, "sip1.example.com.", dualStack, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v6Dead := health.Addresses{Live: addrList("192.0.2.1", "192.0.2.2"), Down: addrList("2001:db8::1"), Until: now.Add(8 * time.Second)}
+			v := &fakeView{status: tc.status, addrs: map[string]health.Addresses{"sip1.example.com.": v6Dead}}
+			h := newTestHandler(t, "srvhealth example.com {\nshadow\n"+tc.block+"\n}", v, upstream(tc.next))
+			server := metrics.WithServer(context.Background())
+			dropped0 := testutil.ToFloat64(droppedCount.WithLabelValues(server, "down"))
+			allDown0 := testutil.ToFloat64(allDownCount.WithLabelValues(server, h.cfg.Services[1].AllDown.String()))
+
+			req := new(dns.Msg).SetQuestion(tc.qname, tc.qtype)
+			got, err := serveReq(t, h, req).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := tc.next(req).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("shadow changed the answer:\n got %x\nwant %x", got, want)
+			}
+			if d := testutil.ToFloat64(droppedCount.WithLabelValues(server, "down")) - dropped0; d != tc.dropped {
+				t.Errorf("dropped_total{reason=down} grew by %v, want %v", d, tc.dropped)
+			}
+			if d := testutil.ToFloat64(allDownCount.WithLabelValues(server, h.cfg.Services[1].AllDown.String())) - allDown0; d != tc.allDown {
+				t.Errorf("all_down_total grew by %v, want %v", d, tc.allDown)
+			}
+		})
 	}
 }

@@ -145,7 +145,7 @@ func (h *Handler) allStatus() [][]string {
 	})
 	out := make([][]string, 0, len(reports))
 	for _, r := range reports {
-		out = append(out, statusStrings(r.Key.Target, r.Key.Port, r.Key.Method, r, true, drained(h.cfg.Drain, r.Key.Target, r.Key.Port)))
+		out = append(out, statusStrings(r.Key.Target, r.Key.Port, r.Key.Method, r, true, h.cfg.Drained(r.Key.Target, r.Key.Port)))
 	}
 	return out
 }
@@ -167,7 +167,7 @@ func (h *Handler) serviceStatus(ctx context.Context, name string, svc *Service) 
 			continue
 		}
 		target := strings.ToLower(s.Target)
-		d := drained(h.cfg.Drain, target, s.Port)
+		d := h.cfg.Drained(target, s.Port)
 		if !h.inScope(s.Target) {
 			out = append(out, statusStrings(target, s.Port, svc.Method, health.Report{Domain: domain}, false, d))
 			continue

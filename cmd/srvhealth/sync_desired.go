@@ -127,10 +127,10 @@ func splitOwner(name string) (label, domain string) {
 type lookupStatus func(k health.Key, domain string) (health.Status, bool)
 
 // judge returns what the RRset should hold given the health of its targets, with the verdict on each
-// record: the plugin's record policy, with nothing drained. A "." target (the file says the service is
+// record: the plugin's record policy (package policy), with nothing drained. A "." target (the file says the service is
 // not available) and a target outside the scope are kept as written. When every target is out, all is
 // served (serve_all) or the single "." record written (unavailable).
-func judge(s desiredSet, rules policy.Rules, inScope func(target string) bool, check lookupStatus) (zonesync.RRset, []policy.Reason, bool) {
+func judge(s desiredSet, rules *policy.Rules, p policy.AllDown, inScope func(target string) bool, check lookupStatus) (zonesync.RRset, []policy.Reason, bool) {
 	recs := s.rrset.Records
 	reasons := make([]policy.Reason, len(recs))
 	for i, r := range recs {
@@ -138,12 +138,12 @@ func judge(s desiredSet, rules policy.Rules, inScope func(target string) bool, c
 			continue
 		}
 		st, known := check(health.NewKey(r.Target, r.Port, s.method, s.domain), s.domain)
-		reasons[i] = rules.Verdict(st, known, false)
+		reasons[i] = rules.Verdict(st, known, r.Target, r.Port)
 	}
 	out := zonesync.RRset{Name: s.rrset.Name, TTL: s.rrset.TTL}
 	allDown := policy.Select(len(recs), func(i int) policy.Reason { return reasons[i] },
-		func(i int) { out.Records = append(out.Records, recs[i]) }, rules.AllDown)
-	if allDown && rules.AllDown == policy.Unavailable {
+		func(i int) { out.Records = append(out.Records, recs[i]) }, p)
+	if allDown && p == policy.Unavailable {
 		out.Records = []zonesync.SRV{{Target: "."}} // RFC 2782: "service decidedly not available"
 	}
 	if len(out.Records) == 0 { // never an empty RRset: a policy that serves nothing serves all

@@ -86,7 +86,8 @@ func (r syncResolver) Resolve(ctx context.Context, name string) (health.Resoluti
 type syncer struct {
 	opts    *syncOptions
 	zone    *desiredZone
-	rules   policy.Rules
+	rules   *policy.Rules
+	allDown policy.AllDown
 	inScope func(target string) bool
 	mon     *health.Monitor
 	sync    *zonesync.Syncer
@@ -97,11 +98,12 @@ type syncer struct {
 func newSyncer(o *syncOptions, z *desiredZone, p zonesync.Provider, resolver string, m *syncMetrics, logger *log.Logger, stdout io.Writer) *syncer {
 	sc, _ := parseScope(o.scope) // checked by parseSync
 	s := &syncer{
-		opts:  o,
-		zone:  z,
-		rules: policy.Rules{DropCNAME: true, DropNoAddr: true, AllDown: o.allDown},
-		log:   logger,
-		wake:  make(chan struct{}, 1),
+		opts:    o,
+		zone:    z,
+		rules:   &policy.Rules{DropCNAME: true, DropNoAddr: true},
+		allDown: o.allDown,
+		log:     logger,
+		wake:    make(chan struct{}, 1),
 	}
 	s.inScope = func(target string) bool { return sc.any || len(sc.prefixes) > 0 || dns.IsSubDomain(z.origin, target) }
 	cfg := health.Config{Interval: o.interval, Timeout: o.timeout, Fails: o.fails, Rises: o.rises}
@@ -140,7 +142,7 @@ func (s *syncer) observe() []health.Key {
 func (s *syncer) desired() []zonesync.RRset {
 	out := make([]zonesync.RRset, len(s.zone.sets))
 	for i, set := range s.zone.sets {
-		out[i], _, _ = judge(set, s.rules, s.inScope, s.mon.Check)
+		out[i], _, _ = judge(set, s.rules, s.allDown, s.inScope, s.mon.Check)
 	}
 	return out
 }

@@ -125,7 +125,7 @@ func TestSyncJudge(t *testing.T) {
 				}
 				return down, true // c: only when in scope
 			}
-			got, _, all := judge(s, policy.Rules{DropCNAME: true, DropNoAddr: true, AllDown: tc.allDown}, tc.scope, check)
+			got, _, all := judge(s, &policy.Rules{DropCNAME: true, DropNoAddr: true}, tc.allDown, tc.scope, check)
 			var names []string
 			for _, r := range got.Records {
 				names = append(names, strings.SplitN(r.Target, ".", 2)[0])
