@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/internal/fakepeer"
 	"github.com/srvhealth/srvhealth/policy"
 	"github.com/srvhealth/srvhealth/probe"
 	"github.com/srvhealth/srvhealth/zonesync"
@@ -139,4 +146,78 @@ func TestSyncJudge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that the command writes and the test reads at the same time.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSyncStops runs sync in-process, dry, against a fake primary, with a SIP target that answers OPTIONS
+// and one whose port is closed: it prints the one change, and once its context ends it returns and leaves
+// no goroutine behind (the monitor, its probes, the metrics server).
+func TestSyncStops(t *testing.T) {
+	sip, err := fakepeer.ListenTCP("127.0.0.1:0", fakepeer.SIPStream(fakepeer.Answer("200 OK")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sip.Close)
+	dead := fakepeer.ClosedPort(t)
+	live := strconv.Itoa(int(sip.Addr().Port()))
+	zone := `$ORIGIN example.com.
+$TTL 300
+@ IN SOA ns hostmaster 1 7200 3600 1209600 300
+sip1 IN A 127.0.0.1
+sip2 IN A 127.0.0.1
+_sip._tcp IN SRV 10 60 ` + live + ` sip1.example.com.
+_sip._tcp IN SRV 10 40 ` + strconv.Itoa(int(dead.Port())) + ` sip2.example.com.
+`
+	ns := "127.0.60.1:" + strconv.Itoa(startNS(t, nil, zone))
+	path := filepath.Join(t.TempDir(), "db")
+	os.WriteFile(path, []byte(zone), 0o644)
+	o, err := parseSync([]string{"--zone", path, "--update", ns, "--resolver", ns, "--dry-run", "--metrics", "127.0.0.1:0",
+		"--interval", "100ms", "--timeout", "300ms", "--fails", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks := goleak.IgnoreCurrent()
+	var stdout, stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- syncMain(ctx, o, &stdout, &stderr) }()
+	want := "would change _sip._tcp.example.com. SRV [10 40 " + strconv.Itoa(int(dead.Port())) + " sip2.example.com., 10 60 " + live +
+		" sip1.example.com.] ttl 300 -> [10 60 " + live + " sip1.example.com.] ttl 300\n"
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stdout.String(), want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(stdout.String(), want) {
+		t.Fatalf("stdout %q, want %q; log:\n%s", stdout.String(), want, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "probe sip-tcp: unknown -> up") {
+		t.Errorf("the SIP target was not probed up with OPTIONS; log:\n%s", stderr.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("syncMain did not return within 5 s of its context's end")
+	}
+	goleak.VerifyNone(t, leaks)
 }
