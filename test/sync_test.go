@@ -326,17 +326,24 @@ func testSyncPrimary(t *testing.T, start func(testing.TB, testpeer.PrimaryConfig
 	a.stop()
 	b.stop()
 	c.stop()
-	if !Eventually(10*time.Second, func() bool {
+	sipTargets := func(state string) bool { // the three _sip._tcp targets' target_up are all state
 		_, body := HTTPGet(t, "http://127.0.0.1:"+metricsPort+"/metrics")
-		return strings.Count(body, `coredns_srvhealth_target_up{domain="",port="`) == 3 && !strings.Contains(LinesWith(body, "target_up{domain=\"\""), "} 1")
-	}) {
+		lines := LinesWith(body, `coredns_srvhealth_target_up{domain="",port="`)
+		return strings.Count(lines, "\n")+1 == 3 && strings.Count(lines, "} "+state) == 3
+	}
+	if !Eventually(10*time.Second, func() bool { return sipTargets("0") }) {
 		t.Fatalf("the three _sip._tcp targets are not all down in the metrics")
 	}
 	waitSRV(t, "all down", srv, sip, sipAll, 3*time.Second)
 	a.start()
 	b.start()
 	c.start()
-	time.Sleep(syncInterval * (syncRises + 2))
+	// The all-down answer is the whole RRset too: wait for the three to be up again, and for their write.
+	if !Eventually(10*time.Second, func() bool { return sipTargets("1") }) {
+		t.Fatalf("the three _sip._tcp targets are not all up again in the metrics")
+	}
+	waitSRV(t, "all back", srv, sip, sipAll, 3*time.Second)
+	time.Sleep(2 * syncInterval)
 
 	// A manual change behind sync's back is noticed at its next write (the prerequisite fails), logged,
 	// and the zone file wins.
@@ -347,11 +354,17 @@ func testSyncPrimary(t *testing.T, start func(testing.TB, testpeer.PrimaryConfig
 	if rc := signedUpdate(t, primary, m); rc != dns.RcodeSuccess {
 		t.Fatalf("manual update: %s", dns.RcodeToString[rc])
 	}
+	var withRogue []string
+	if !Eventually(5*time.Second, func() bool { withRogue, _ = srvAt(t, srv, sip); return slices.Contains(withRogue, "30 0 9 rogue.example.com.") }) {
+		t.Fatalf("the manual change is not in the primary's answer: %v", withRogue)
+	}
+	t.Logf("after the manual change: %v", withRogue)
 	b.stop()
 	waitSRV(t, "after a manual change", srv, sip, []string{sipAll[0], sipAll[2]}, 10*time.Second)
 	if !strings.Contains(p.Log(), "changed by someone else") {
 		t.Errorf("the manual change was not logged")
 	}
+	t.Logf("manual change noticed:\n%s", LinesWith(p.Log(), "someone else"))
 	if v, _ := MetricFromText(HTTPGetBody(t, "http://127.0.0.1:"+metricsPort+"/metrics"),
 		`coredns_srvhealth_sync_updates_total{provider="rfc2136",result="conflict"}`); v < 1 {
 		t.Errorf("sync_updates_total{result=conflict} = %v, want at least 1", v)

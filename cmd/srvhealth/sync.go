@@ -90,7 +90,7 @@ func parseSync(args []string, stderr io.Writer) (*syncOptions, error) {
 		return nil
 	})
 	fs.DurationVar(&o.interval, "interval", o.interval, "between two probes of a target")
-	fs.DurationVar(&o.timeout, "timeout", o.timeout, "bounds each probe, resolution and provider request")
+	fs.DurationVar(&o.timeout, "timeout", o.timeout, "bounds each probe and resolution (and each provider request, with at least 5s)")
 	fs.IntVar(&o.fails, "fails", o.fails, "consecutive failed probes that take a target out")
 	fs.IntVar(&o.rises, "rises", o.rises, "consecutive good probes that bring a target back")
 	fs.StringVar(&o.scope, "scope", o.scope, "targets that may be probed: zones (names under the zone), any, or `CIDR[,CIDR...]`; a target out of scope is kept unprobed")
@@ -140,6 +140,12 @@ func parseSync(args []string, stderr io.Writer) (*syncOptions, error) {
 	}
 	return o, nil
 }
+
+// providerTimeout is the least time a provider request is given, whatever --timeout says.
+const providerTimeout = 5 * time.Second
+
+// syncBudget bounds one round of writes: the reads, the writes and Route 53's wait for INSYNC (3 min).
+const syncBudget = 5 * time.Minute
 
 // scope is what --scope allows to be probed.
 type scope struct {
@@ -234,7 +240,9 @@ func newProvider(ctx context.Context, o *syncOptions, z *desiredZone) (zonesync.
 		if err != nil {
 			return nil, fmt.Errorf("--update: %v", err)
 		}
-		p := &zonesync.RFC2136{Server: server, Zone: z.origin, Names: names, Timeout: o.timeout}
+		// Not the probes' timeout: a primary that journals and commits takes its time over an UPDATE (Knot
+		// took over 300 ms on a loaded machine), and one that times out here may still be applied there.
+		p := &zonesync.RFC2136{Server: server, Zone: z.origin, Names: names, Timeout: max(o.timeout, providerTimeout)}
 		if o.tsig != "" {
 			k, err := zonesync.ReadTSIGKey(o.tsig)
 			if err != nil {

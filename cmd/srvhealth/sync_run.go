@@ -182,7 +182,9 @@ wait:
 		// Nothing is written while the desired RRsets stay as last written, and nothing while a back-off
 		// runs (a change that comes meanwhile waits for it).
 		if retry == nil && (last == nil || backoff > 0 || !slices.EqualFunc(want, last, zonesync.RRset.Equal)) {
-			_, err := s.sync.Sync(ctx, want)
+			sctx, cancel := context.WithTimeout(ctx, syncBudget)
+			_, err := s.sync.Sync(sctx, want)
+			cancel()
 			switch {
 			case ctx.Err() != nil:
 				return nil
