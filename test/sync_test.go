@@ -355,7 +355,10 @@ func testSyncPrimary(t *testing.T, start func(testing.TB, testpeer.PrimaryConfig
 		t.Fatalf("manual update: %s", dns.RcodeToString[rc])
 	}
 	var withRogue []string
-	if !Eventually(5*time.Second, func() bool { withRogue, _ = srvAt(t, srv, sip); return slices.Contains(withRogue, "30 0 9 rogue.example.com.") }) {
+	if !Eventually(5*time.Second, func() bool {
+		withRogue, _ = srvAt(t, srv, sip)
+		return slices.Contains(withRogue, "30 0 9 rogue.example.com.")
+	}) {
 		t.Fatalf("the manual change is not in the primary's answer: %v", withRogue)
 	}
 	t.Logf("after the manual change: %v", withRogue)
