@@ -551,3 +551,25 @@ func TestSyncCloudflareFake(t *testing.T) {
 	}
 	p.Stop(t)
 }
+
+// TestSyncUnavailable: with --all-down unavailable, an RRset whose targets are all dead becomes the
+// single RFC 2782 "." record at the primary, and the records come back with a target.
+func TestSyncUnavailable(t *testing.T) {
+	a := newSyncTarget(t, func(net.Conn) {})
+	zoneText := syncZoneText(a.port(), a.port(), a.port(), a.port(), a.port())
+	primary := testpeer.Bind(t, testpeer.PrimaryConfig{Zone: "example.com.", ZoneText: zoneText})
+	srv := primary.Addr.String()
+	const sip = "_sip._tcp.example.com."
+	p := startSync(t, buildSrvhealth(t), nil, "--zone", WriteFile(t, "db", zoneText), "--update", srv, "--tsig", primary.KeyFile,
+		"--resolver", srv, "--probe", "_sip._tcp=tcp", "--probe", "_xmpp-client._tcp=tcp", "--all-down", "unavailable",
+		"--interval", syncInterval.String(), "--timeout", syncTimeout.String(), "--fails", strconv.Itoa(syncFails))
+	all := []string{"10 60 " + a.port() + " a.example.com.", "10 40 " + a.port() + " b.example.com.", "20 0 " + a.port() + " c.example.com."}
+	time.Sleep(syncInterval * (syncFails + 2))
+	waitSRV(t, "all up", srv, sip, all, 5*time.Second)
+	a.stop()
+	waitSRV(t, "all down", srv, sip, []string{"0 0 0 ."}, 10*time.Second)
+	waitSRV(t, "all down", srv, "_xmpp-client._tcp.example.com.", []string{"0 0 0 ."}, 5*time.Second)
+	a.start()
+	waitSRV(t, "back", srv, sip, all, 10*time.Second)
+	p.Stop(t)
+}
