@@ -4,6 +4,7 @@
 //	srvhealth check example.com                 ask every authoritative server, lint, probe every target
 //	srvhealth check --zone db.example.com       lint a zone file before it is deployed, offline
 //	srvhealth status --server 127.0.0.1:53 _sip._udp.example.com   a running server's view of the targets
+//	srvhealth sync --zone db.example.com --update ns1:53 --tsig sync.key   keep a zone CoreDNS does not serve healthy
 //
 // It shares its rules (package lint) and its probes (package probe) with the srvhealth CoreDNS plugin,
 // and is not part of the CoreDNS build. The exit status follows the monitoring-plugin convention: 0 all

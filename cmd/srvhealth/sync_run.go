@@ -121,7 +121,7 @@ func newSyncer(o *syncOptions, z *desiredZone, p zonesync.Provider, resolver str
 	return s
 }
 
-// keys observes every in-scope target of the desired RRsets (again: Observe keeps them from expiring)
+// observe observes every in-scope target of the desired RRsets (again: Observe keeps them from expiring)
 // and returns their keys.
 func (s *syncer) observe() []health.Key {
 	var keys []health.Key
