@@ -383,10 +383,15 @@ func testSyncPrimary(t *testing.T, start func(testing.TB, testpeer.PrimaryConfig
 // TestSyncWrongKey: a key the primary does not accept is reported with the server's rcode and TSIG error,
 // and retried with a growing back-off; the process keeps running, and the zone is not changed.
 func TestSyncWrongKey(t *testing.T) {
+	t.Run("BIND", func(t *testing.T) { testSyncWrongKey(t, testpeer.Bind) })
+	t.Run("Knot", func(t *testing.T) { testSyncWrongKey(t, testpeer.Knot) })
+}
+
+func testSyncWrongKey(t *testing.T, start func(testing.TB, testpeer.PrimaryConfig) *testpeer.PrimaryPeer) {
 	dead := ClosedPort(t)
 	up := newSyncTarget(t, func(net.Conn) {})
 	zoneText := syncZoneText(up.port(), dead, up.port(), up.port(), up.port())
-	primary := testpeer.Bind(t, testpeer.PrimaryConfig{Zone: "example.com.", ZoneText: zoneText})
+	primary := start(t, testpeer.PrimaryConfig{Zone: "example.com.", ZoneText: zoneText})
 	srv := primary.Addr.String()
 	wrong := WriteFile(t, "wrong.key", "key \"sync-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";\n};\n")
 	bin := buildSrvhealth(t)
