@@ -147,7 +147,7 @@ func (s *syncer) desired() []zonesync.RRset {
 	return out
 }
 
-// retry bounds the back-off after a failed write: it starts at the interval and doubles up to maxRetry.
+// maxRetry bounds the back-off after a failed write, which starts at the interval and doubles.
 const maxRetry = 5 * time.Minute
 
 // run probes and writes until ctx ends. Its first write waits until every target is up or down (at most
