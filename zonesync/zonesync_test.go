@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,49 @@ func TestSyncerError(t *testing.T) {
 	}
 	if results["error"] != 1 {
 		t.Errorf("results %v", results)
+	}
+}
+
+// TestSyncerNoticesAfterError: a change someone else made is logged when the Syncer reads the provider
+// again after a failed write, and a failed write of ours that the provider made all the same is not.
+func TestSyncerNoticesAfterError(t *testing.T) {
+	const sip = "_sip._tcp.example.com."
+	p := &memProvider{sets: map[string]RRset{sip: set(sip, 60, srvA, srvB)}}
+	var logs []string
+	s := &Syncer{Provider: p, Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
+	ctx := context.Background()
+	if _, err := s.Sync(ctx, []RRset{set(sip, 60, srvA, srvB)}); err != nil {
+		t.Fatal(err)
+	}
+	// A write that times out on our side but is made.
+	p.err = errors.New("i/o timeout")
+	if _, err := s.Sync(ctx, []RRset{set(sip, 60, srvA)}); err == nil {
+		t.Fatal("no error")
+	}
+	p.err = nil
+	p.sets[sip] = set(sip, 60, srvA)
+	if _, err := s.Sync(ctx, []RRset{set(sip, 60, srvA)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range logs {
+		if strings.Contains(l, "someone else") {
+			t.Errorf("our own timed-out write reported as someone else's: %q", l)
+		}
+	}
+	// Someone else's change, noticed by the re-read after the next failure.
+	p.sets[sip] = set(sip, 60, srvA, srvC)
+	p.err = errors.New("refused")
+	s.Sync(ctx, []RRset{set(sip, 60, srvB)})
+	p.err = nil
+	logs = nil
+	if _, err := s.Sync(ctx, []RRset{set(sip, 60, srvB)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 2 || !strings.Contains(logs[0], "changed by someone else (it held [10 60 5060 a.example.com.] ttl 60") ||
+		!strings.Contains(logs[0], "it holds [10 60 5060 a.example.com., 20 0 5060 c.example.com.] ttl 60 now") {
+		t.Errorf("logs %q", logs)
+	}
+	if !p.sets[sip].Equal(set(sip, 60, srvB)) {
+		t.Errorf("provider holds %v", p.sets[sip])
 	}
 }
