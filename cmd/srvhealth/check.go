@@ -44,7 +44,9 @@ target, probe every address of every target with the service's own protocol (SIP
 stream and STARTTLS, TLS with its certificate) and lint it all. With --zone, lint a zone file offline
 with the same rules plus what only the file shows.
 
-Exit status: 0 ok, 1 warnings, 2 errors or an unreachable service, 3 the check could not run.
+Exit status: 0 ok, 1 warnings, 2 errors or an unreachable service, 3 the check could not run (no
+authoritative server answers, a --server does not...). Over several domains and files the worst wins in
+the order 2, 3, 1, 0: an error anywhere is 2 even when another domain could not be checked.
 
 flags:
 `
@@ -223,11 +225,13 @@ func (c *checker) run(ctx context.Context) *Report {
 			rep.Counts.Info++
 		}
 	}
+	// The monitoring-plugin order: CRITICAL over UNKNOWN over WARNING. A domain that could not be
+	// checked does not hide another's error, and a warning does not hide that something went unchecked.
 	switch worst := lint.Worst(all); {
-	case failed:
-		rep.Status, rep.ExitCode = "unknown", exitUnknown
 	case worst == lint.Error:
 		rep.Status, rep.ExitCode = "critical", exitCritical
+	case failed:
+		rep.Status, rep.ExitCode = "unknown", exitUnknown
 	case worst == lint.Warning:
 		rep.Status, rep.ExitCode = "warning", exitWarning
 	default:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -121,10 +122,20 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 			good = append(good, s)
 		}
 	}
+	if len(good) == 0 && !slices.ContainsFunc(servers, func(s *authServer) bool { return s.err == "" }) {
+		// Nothing was fetched: the check could not run (3), which may be this host's network as much as
+		// the domain's servers. The servers table says how each one failed.
+		var why []string
+		for _, s := range servers {
+			why = append(why, s.label+" "+s.err)
+		}
+		ck.Error = fmt.Sprintf("no authoritative server of %s answers (%s)", zone, strings.Join(why, ", "))
+		return ck
+	}
 	ck.Findings = append(ck.Findings, lint.CheckServers(zone, lintServers)...)
 	if len(good) == 0 {
 		lint.Sort(ck.Findings)
-		return ck // no authoritative answer to judge: the findings say why
+		return ck // no authoritative answer to judge: the findings say why (every server lame)
 	}
 
 	// The union of what the good servers have, and where they differ.

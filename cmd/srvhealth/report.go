@@ -189,7 +189,7 @@ func writeCheck(w io.Writer, c *Check) {
 		}
 		fmt.Fprintf(w, ", %.0f ms\n", c.DurationMS)
 	}
-	if c.Error != "" {
+	if c.Error != "" && len(c.Servers) == 0 {
 		fmt.Fprintf(w, ";; check could not run: %s\n", c.Error)
 		return
 	}
@@ -217,6 +217,10 @@ func writeCheck(w io.Writer, c *Check) {
 		}
 	}
 
+	if c.Error != "" && len(c.Records) == 0 {
+		fmt.Fprintf(w, "\n;; check could not run: %s\n", c.Error)
+		return
+	}
 	fmt.Fprintln(w)
 	head := []string{"RECORD"}
 	if c.File != "" {
@@ -268,6 +272,9 @@ func writeCheck(w io.Writer, c *Check) {
 	}
 	for _, s := range c.Skipped {
 		fmt.Fprintf(w, ";; not probed: %s\n", s)
+	}
+	if c.Error != "" {
+		fmt.Fprintf(w, ";; check incomplete: %s\n", c.Error)
 	}
 
 	fmt.Fprintln(w)
