@@ -346,3 +346,24 @@ func list(fs []Finding) string {
 	}
 	return b.String()
 }
+
+// Service labels registered with IANA (RFC 6335) are services of their own, however close their names
+// are to sip or xmpp: a printer's DNS-SD records, ssh, smb, ftp, ntp, rdp, smtp. Issue 24 item 12.
+func TestLookalikeRegisteredServices(t *testing.T) {
+	for _, label := range []string{"_ipp._tcp", "_ipps._tcp", "_ssh._tcp", "_smb._tcp", "_ftp._tcp", "_ntp._udp", "_rdp._tcp",
+		"_smtp._tcp", "_sip._sctp", "_sips._sctp", "_stun._udp", "_turns._tcp", "_xmpp-bosh._tcp", "_sftp-ssh._tcp", "_pdl-datastream._tcp"} {
+		fs := zoneFindings(t, zoneHead+cleanServices+label+" IN SRV 0 1 631 sip1\n")
+		for _, f := range fs {
+			if f.Code == CodeLookalikeLabel {
+				t.Errorf("%s: %s", label, f)
+			}
+		}
+	}
+	// Not registered, or registered for another transport: still a lookalike.
+	for _, label := range []string{"_xmpp_client._tcp", "_sips._tls", "sip._udp", "_xmpp-clinet._tcp", "_sip._tpc", "_sipp._udp"} {
+		fs := zoneFindings(t, zoneHead+cleanServices+label+" IN SRV 0 1 5060 sip1\n")
+		if !slices.ContainsFunc(fs, func(f Finding) bool { return f.Code == CodeLookalikeLabel }) {
+			t.Errorf("%s: no lookalike-label", label)
+		}
+	}
+}

@@ -373,7 +373,7 @@ func labelFinding(owner string) (Finding, bool) {
 		return Finding{}, false
 	}
 	bare := strings.TrimPrefix(strings.ToLower(first), "_") + "." + strings.TrimPrefix(strings.ToLower(second), "_")
-	if otherServices[bare] {
+	if otherServices[bare] || registered(first, second) {
 		return Finding{}, false
 	}
 	for _, s := range services {
@@ -387,6 +387,23 @@ func labelFinding(owner string) (Finding, bool) {
 		}
 	}
 	return Finding{}, false
+}
+
+// registered reports whether _service._proto is a service of its own under RFC 6335: the service name is
+// in IANA's registry for that transport protocol (a DNS-SD name registered without a port, for _tcp or
+// _udp, as RFC 6763 section 7 uses them). An edit distance alone took _ipp._tcp, _ssh._tcp or _ntp._udp for
+// misspelt SIP labels.
+func registered(service, proto string) bool {
+	if !strings.HasPrefix(service, "_") || !strings.HasPrefix(proto, "_") {
+		return false
+	}
+	name, p := strings.ToLower(service[1:]), strings.ToLower(proto[1:])
+	for _, rp := range ianaServices[name] {
+		if rp == p || rp == "any" && (p == "tcp" || p == "udp") {
+			return true
+		}
+	}
+	return false
 }
 
 // distance is the Levenshtein distance between a and b.
