@@ -86,21 +86,25 @@ type Rule struct {
 // meaning; a rule that goes away leaves its code unused.
 const (
 	// Records, wherever they come from.
-	CodeCNAMETarget    = "cname-target"
-	CodeNoAddress      = "no-address"
-	CodeDoubledOrigin  = "doubled-origin"
-	CodeDotTarget      = "dot-target"
-	CodeDotTargetMixed = "dot-target-mixed"
-	CodePortMismatch   = "port-mismatch"
-	CodeSingleTarget   = "single-target"
-	CodeZeroWeights    = "zero-weights"
-	CodeTTLLong        = "ttl-long"
-	CodeNoTLSSibling   = "no-tls-sibling"
-	CodeNoXMPPServer   = "no-xmpp-server"
-	CodeLegacyJabber   = "legacy-jabber"
-	CodeNoSRV          = "no-srv"
-	CodeNAPTRMismatch  = "naptr-mismatch"
-	CodeNAPTRNoSRV     = "naptr-no-srv"
+	CodeCNAMETarget      = "cname-target"
+	CodeNoAddress        = "no-address"
+	CodeDoubledOrigin    = "doubled-origin"
+	CodeDotTarget        = "dot-target"
+	CodeDotTargetMixed   = "dot-target-mixed"
+	CodePortMismatch     = "port-mismatch"
+	CodeSingleTarget     = "single-target"
+	CodeZeroWeights      = "zero-weights"
+	CodeTTLLong          = "ttl-long"
+	CodeTTLMixed         = "ttl-mixed"
+	CodeIPTarget         = "ip-target"
+	CodeUnderscoreTarget = "underscore-target"
+	CodePortZero         = "port-zero"
+	CodeNoTLSSibling     = "no-tls-sibling"
+	CodeNoXMPPServer     = "no-xmpp-server"
+	CodeLegacyJabber     = "legacy-jabber"
+	CodeNoSRV            = "no-srv"
+	CodeNAPTRMismatch    = "naptr-mismatch"
+	CodeNAPTRNoSRV       = "naptr-no-srv"
 
 	// What only a zone file shows.
 	CodeMissingDot     = "missing-dot"
@@ -140,7 +144,11 @@ var rules = []Rule{
 	{CodeSingleTarget, Info, "a service has a single target: no failover"},
 	{CodeZeroWeights, Info, "every record of a priority with several targets has weight 0"},
 	{CodeTTLLong, Warning, "the TTL is over an hour: caches keep a dead target that long"},
-	{CodeNoTLSSibling, Warning, "_sip._udp or _sip._tcp without _sips._tcp or _sip._tls: TLS-only clients find nothing"},
+	{CodeTTLMixed, Warning, "the records of one RRset have different TTLs (RFC 2181 section 5.2): give them one TTL"},
+	{CodeIPTarget, Error, "an SRV target is an IP address written as a name; RFC 2782 wants a host name with A/AAAA records"},
+	{CodeUnderscoreTarget, Error, "an SRV target has a label starting with an underscore (a service name, not a host): point it at the host"},
+	{CodePortZero, Error, "an SRV record with a real target has port 0, on which no client can connect"},
+	{CodeNoTLSSibling, Warning, "_sip._udp or _sip._tcp without _sips._tcp, the name RFC 3263 clients look up for TLS (_sip._tls is not)"},
 	{CodeNoXMPPServer, Info, "_xmpp-client._tcp without _xmpp-server._tcp: other servers fall back to the bare domain"},
 	{CodeLegacyJabber, Info, "_jabber._tcp is obsolete; clients and servers look up _xmpp-client._tcp and _xmpp-server._tcp"},
 	{CodeNoSRV, Warning, "the domain has none of the SIP or XMPP SRV records"},

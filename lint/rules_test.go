@@ -117,6 +117,7 @@ var ruleCases = []ruleCase{
 	{"address target", CodeCNAMETarget, false, clean(""), 0},
 
 	{"target without address", CodeNoAddress, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 ghost\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\nghost IN TXT \"here\"\n"), 21},
+	{"alias out of the zone file", CodeNoAddress, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 alias\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\nalias IN CNAME xmpp.example.net.\n"), 0},
 	{"target that does not exist", CodeNoAddress, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 nowhere\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n"), 21},
 	{"alias to nothing", CodeNoAddress, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 alias\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\nalias IN CNAME nowhere\n"), 21},
 	{"target outside the zone file", CodeNoAddress, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp.example.net.\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n"), 0},
@@ -150,8 +151,22 @@ var ruleCases = []ruleCase{
 	{"a day", CodeTTLLong, true, clean("_xmpps-client._tcp 86400 IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp 86400 IN SRV 0 1 5223 xmpp2\n"), 21},
 	{"an hour", CodeTTLLong, false, clean("_xmpps-client._tcp 3600 IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp 3600 IN SRV 0 1 5223 xmpp2\n"), 0},
 
+	{"ttls of one set differ", CodeTTLMixed, true, clean("_xmpps-client._tcp 300 IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp 600 IN SRV 0 1 5223 xmpp2\n"), 22},
+	{"one ttl", CodeTTLMixed, false, clean(""), 0},
+
+	{"IPv4 address as target", CodeIPTarget, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 192.0.2.3.\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"IPv4 address as target, no dot", CodeIPTarget, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 192.0.2.4\n"), 22},
+	{"host names", CodeIPTarget, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 4.xmpp2\n4.xmpp2 IN A 192.0.2.4\n"), 0},
+
+	{"service name as target", CodeUnderscoreTarget, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 _xmpp-client._tcp.example.com.\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"host names", CodeUnderscoreTarget, false, clean(""), 0},
+
+	{"port 0 with a target", CodePortZero, true, clean("_xmpps-client._tcp IN SRV 0 1 0 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"port 0 with the target .", CodePortZero, false, clean("_xmpps-client._tcp IN SRV 0 0 0 .\n"), 0},
+
 	{"sip without tls", CodeNoTLSSibling, true, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n"), 0},
-	{"sip with _sip._tls", CodeNoTLSSibling, false, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n_sip._tls IN SRV 0 1 5061 sip1\n_sip._tls IN SRV 0 1 5061 sip2\n"), 0},
+	// RFC 3263 section 4.1: a client that wants TLS looks up _sips._tcp; _sip._tls is not asked for.
+	{"sip with _sip._tls only", CodeNoTLSSibling, true, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n_sip._tls IN SRV 0 1 5061 sip1\n_sip._tls IN SRV 0 1 5061 sip2\n"), 0},
 	{"tls said to be unavailable", CodeNoTLSSibling, false, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n_sips._tcp IN SRV 0 0 0 .\n"), 0},
 
 	{"client without server", CodeNoXMPPServer, true, only("_xmpp-client._tcp IN SRV 0 1 5222 xmpp1\n_xmpp-client._tcp IN SRV 0 1 5222 xmpp2\n"), 0},
@@ -173,6 +188,7 @@ var ruleCases = []ruleCase{
 
 	{"target with the origin, no dot", CodeMissingDot, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1.example.com\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
 	{"target in another domain, no dot", CodeMissingDot, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp.other.com\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"target in another domain under another TLD, no dot", CodeMissingDot, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 sip1.example.net\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
 	{"relative targets", CodeMissingDot, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp.dc1\nxmpp.dc1 IN A 192.0.2.9\n"), 0},
 
 	{"underscore for hyphen", CodeLookalikeLabel, true, clean("_xmpp_client._tcp IN SRV 0 1 5222 xmpp1\n"), 21},
