@@ -384,6 +384,7 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 	var out []target
 	var fs []lint.Finding
 	var chase []int // targets whose alias leaves the zone
+	referred := map[int]*dns.Msg{}
 	i := 0
 	for _, n := range names {
 		t := target{name: n}
@@ -398,6 +399,12 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 				r := rs[i+j]
 				if r.err != nil {
 					t.err = firstOf(t.err, why(r.err))
+					continue
+				}
+				if k > 1 && isReferral(r.msg, zone, n) {
+					// The name is in a child zone the parent delegates: its servers have the answer.
+					referred[len(out)] = r.msg
+					nx = false
 					continue
 				}
 				switch r.msg.Rcode {
@@ -431,6 +438,12 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 		}
 		out = append(out, t)
 	}
+	for k, ref := range referred {
+		out[k] = c.resolveDelegated(ctx, ref, out[k].name)
+		if out[k].CNAME != "" && len(out[k].addrs) == 0 {
+			chase = append(chase, k)
+		}
+	}
 	for _, k := range chase {
 		out[k].addrs = c.dns.addresses(ctx, c.resolver, out[k].CNAME)
 	}
@@ -439,6 +452,97 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 		out[k].Addrs = len(out[k].addrs)
 	}
 	return out, fs
+}
+
+// isReferral reports whether m is a referral for name to a child zone of zone: no answer, not
+// authoritative, and NS records in the authority section for a zone below zone that holds name.
+func isReferral(m *dns.Msg, zone, name string) bool {
+	if m.Rcode != dns.RcodeSuccess || m.Authoritative || len(m.Answer) > 0 {
+		return false
+	}
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			cut := strings.ToLower(ns.Hdr.Name)
+			if cut != zone && dns.IsSubDomain(zone, cut) && dns.IsSubDomain(cut, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resolveDelegated resolves name by following a referral as a resolver does (RFC 1034 section 4.3.2):
+// it asks the child zone's servers (their glue, or their names through the resolver, on --port) without
+// recursion, and follows further referrals, at most 4 in all.
+func (c *checker) resolveDelegated(ctx context.Context, ref *dns.Msg, name string) target {
+	t := target{name: name}
+	var cut string
+	for range 4 {
+		var servers []string
+		glue := map[string][]netip.Addr{}
+		for _, rr := range ref.Extra {
+			if a := addrOf(rr); a.IsValid() {
+				glue[strings.ToLower(rr.Header().Name)] = append(glue[strings.ToLower(rr.Header().Name)], a)
+			}
+		}
+		for _, rr := range ref.Ns {
+			ns, ok := rr.(*dns.NS)
+			if !ok {
+				continue
+			}
+			cut = strings.ToLower(ns.Hdr.Name)
+			addrs := glue[strings.ToLower(ns.Ns)]
+			if len(addrs) == 0 {
+				addrs = c.dns.addresses(ctx, c.resolver, ns.Ns)
+			}
+			for _, a := range addrs {
+				if c.opts.family.allows(a) {
+					servers = append(servers, netip.AddrPortFrom(a, uint16(c.opts.port)).String())
+				}
+			}
+		}
+		if len(servers) == 0 {
+			t.err = "no server of the delegated zone " + cut + " can be reached"
+			return t
+		}
+		var next *dns.Msg
+		answered := false
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			var r reply
+			for _, s := range servers { // the first that answers, as a resolver moves on
+				if r = c.dns.ask(ctx, s, name, qt, false); r.err == nil {
+					break
+				}
+			}
+			switch {
+			case r.err != nil:
+				t.err = firstOf(t.err, "delegated zone "+cut+": "+why(r.err))
+				continue
+			case isReferral(r.msg, cut, name):
+				next = r.msg
+				continue
+			case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
+				t.err = firstOf(t.err, "delegated zone "+cut+": "+dns.RcodeToString[r.msg.Rcode])
+				continue
+			}
+			answered = true
+			t.Exists = t.Exists || r.msg.Rcode == dns.RcodeSuccess
+			for _, rr := range r.msg.Answer {
+				if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, name) && t.CNAME == "" {
+					t.CNAME = strings.ToLower(cn.Target)
+				}
+				if a := addrOf(rr); a.IsValid() && !slices.Contains(t.addrs, a) {
+					t.addrs = append(t.addrs, a)
+				}
+			}
+		}
+		if answered || next == nil {
+			return t
+		}
+		ref = next
+	}
+	t.err = firstOf(t.err, "more than 4 referrals")
+	return t
 }
 
 // compareServed asks each --server for the SRV names and compares what it served with the

@@ -47,6 +47,20 @@ func (z *zoneData) answer(m *dns.Msg, q dns.Question) {
 		m.Rcode = dns.RcodeRefused
 		return
 	}
+	if cut := z.cut(name); cut != "" {
+		// A referral (RFC 1034 section 4.3.2): the child's NS records and their glue, without AA.
+		for _, rr := range z.names[cut] {
+			if ns, ok := rr.(*dns.NS); ok {
+				m.Ns = append(m.Ns, ns)
+				for _, g := range z.names[strings.ToLower(ns.Ns)] {
+					if g.Header().Rrtype == dns.TypeA || g.Header().Rrtype == dns.TypeAAAA {
+						m.Extra = append(m.Extra, g)
+					}
+				}
+			}
+		}
+		return
+	}
 	m.Authoritative = true
 	for range 8 {
 		rrs, ok := z.names[name]
@@ -83,6 +97,24 @@ func (z *zoneData) answer(m *dns.Msg, q dns.Question) {
 			}
 		}
 	}
+}
+
+// cut returns the delegated child zone at or above name (an owner of NS records below the origin), or
+// "" when the zone itself holds name.
+func (z *zoneData) cut(name string) string {
+	for n := name; n != z.origin && dns.IsSubDomain(z.origin, n); {
+		for _, rr := range z.names[n] {
+			if rr.Header().Rrtype == dns.TypeNS {
+				return n
+			}
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return ""
 }
 
 func (z *zoneData) hasBelow(name string) bool {
