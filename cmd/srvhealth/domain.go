@@ -163,6 +163,32 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 		}
 	}
 
+	// SRV names that NAPTR records point to outside the zone: their own zone's servers have them, asked
+	// through the resolver, so that a NAPTR to nothing there is reported too.
+	for _, n := range naptrs {
+		repl := strings.ToLower(n.Replacement)
+		if !strings.EqualFold(n.Flags, "s") || asked[repl] || dns.IsSubDomain(zone, repl) || repl == "." {
+			continue
+		}
+		r := c.dns.ask(ctx, c.resolver, repl, dns.TypeSRV, true)
+		if r.err != nil || r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError {
+			got := ""
+			if r.err != nil {
+				got = why(r.err)
+			} else {
+				got = dns.RcodeToString[r.msg.Rcode]
+			}
+			ck.Skipped = append(ck.Skipped, "SRV "+repl+" (a NAPTR record points to it): the resolver gives "+got)
+			continue
+		}
+		asked[repl] = true
+		for _, rr := range records(r, repl, dns.TypeSRV) {
+			rec, _ := recordReport(rr)
+			ck.Records = append(ck.Records, rec)
+			srvs = append(srvs, lint.SRV{SRV: rr.(*dns.SRV)})
+		}
+	}
+
 	targets, tfs := c.resolveTargets(ctx, zone, srvs, good)
 	ck.Findings = append(ck.Findings, tfs...)
 	lintTargets := map[string]lint.Target{}

@@ -16,10 +16,12 @@ import (
 // a zone text (and can be made lame), and the SIP and XMPP servers of internal/fakepeer, which answer,
 // hang, or present a chosen certificate, on the address of a target. Each stops when its test ends.
 
-// zoneData answers questions from a zone's records, as an authoritative server does.
+// zoneData answers questions from a zone's records, as an authoritative server does; a text with several
+// SOA records holds several zones, and each question is answered from the closest.
 type zoneData struct {
-	origin string
-	names  map[string][]dns.RR
+	origin  string
+	origins []string
+	names   map[string][]dns.RR
 }
 
 func parseZone(t testing.TB, text string) *zoneData {
@@ -31,6 +33,7 @@ func parseZone(t testing.TB, text string) *zoneData {
 		z.names[n] = append(z.names[n], rr)
 		if _, ok := rr.(*dns.SOA); ok {
 			z.origin = n
+			z.origins = append(z.origins, n)
 		}
 	}
 	if err := zp.Err(); err != nil {
@@ -43,6 +46,13 @@ func parseZone(t testing.TB, text string) *zoneData {
 // NXDOMAIN or NODATA with the SOA, glue for NS records.
 func (z *zoneData) answer(m *dns.Msg, q dns.Question) {
 	name := strings.ToLower(q.Name)
+	for _, o := range z.origins {
+		if dns.IsSubDomain(o, name) && (!dns.IsSubDomain(z.origin, name) || len(o) > len(z.origin)) {
+			zz := *z
+			zz.origin = o
+			z = &zz
+		}
+	}
 	if !dns.IsSubDomain(z.origin, name) {
 		m.Rcode = dns.RcodeRefused
 		return
