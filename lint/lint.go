@@ -170,7 +170,7 @@ var rules = []Rule{
 	{CodeServiceDown, Error, "no target of a service answers its probe"},
 	{CodeCertExpired, Error, "the certificate has expired or is not yet valid"},
 	{CodeCertExpiring, Warning, "the certificate expires soon (--cert-days, default 14)"},
-	{CodeCertName, Error, "the certificate does not name the service domain (RFC 6125, RFC 5922, RFC 6120)"},
+	{CodeCertName, Error, "the certificate does not name the service domain in any form its protocol accepts (DNS-ID; SIP URI, RFC 5922; XMPP SRV-ID or XmppAddr, RFC 6120)"},
 	{CodeCertUntrusted, Error, "the certificate chain does not lead to a trusted root"},
 	{CodeStartTLSMissing, Error, "an XMPP server does not offer STARTTLS"},
 	{CodeStartTLSOptional, Info, "an XMPP server offers STARTTLS but does not require it"},

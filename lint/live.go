@@ -2,6 +2,8 @@ package lint
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -301,7 +303,7 @@ func CheckCertificate(c Certificate, roots *x509.CertPool, now time.Time, warn t
 	case leaf.NotAfter.Sub(now) < warn:
 		f(CodeCertExpiring, "certificate for %s expires in %d days, on %s", subject(leaf), int(leaf.NotAfter.Sub(now).Hours()/24), leaf.NotAfter.UTC().Format(time.DateOnly))
 	}
-	if err := leaf.VerifyHostname(c.Domain); err != nil {
+	if !namesDomain(leaf, c.Domain, c.Name) {
 		f(CodeCertName, "certificate names %s, not the service domain %s", subject(leaf), c.Domain)
 	}
 	vo := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), CurrentTime: now,
@@ -316,6 +318,92 @@ func CheckCertificate(c Certificate, roots *x509.CertPool, now time.Time, warn t
 		}
 	}
 	return fs
+}
+
+// The otherName types of subjectAltName that name an XMPP service: XmppAddr (RFC 6120 section 13.7.1.4)
+// and SRVName (RFC 4985).
+var (
+	oidSAN      = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidXMPPAddr = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 5}
+	oidSRVName  = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 7}
+)
+
+// namesDomain reports whether a certificate carries the identity of the service domain for the service
+// of the SRV owner, as its protocol defines the identity:
+//   - any service: a DNS-ID (dNSName, wildcards as RFC 6125 allows them), and the common name of a
+//     certificate without any subjectAltName (RFC 5922 section 7.1, RFC 6125 section 6.4.4);
+//   - SIP: a URI-ID "sip:DOMAIN" (or sips:) without a user part (RFC 5922 section 7.1);
+//   - XMPP: the SRV-ID "_xmpp-client.DOMAIN" or "_xmpp-server.DOMAIN" of the service (RFC 4985), or the
+//     XmppAddr "DOMAIN" (RFC 6120 section 13.7.1.2).
+func namesDomain(leaf *x509.Certificate, domain, owner string) bool {
+	if leaf.VerifyHostname(domain) == nil {
+		return true
+	}
+	hasSAN := slices.ContainsFunc(leaf.Extensions, func(e pkix.Extension) bool { return e.Id.Equal(oidSAN) })
+	if !hasSAN && strings.EqualFold(leaf.Subject.CommonName, domain) {
+		return true
+	}
+	svc, _ := ServiceOf(owner)
+	switch svc.Protocol {
+	case "sip":
+		for _, u := range leaf.URIs {
+			if (u.Scheme == "sip" || u.Scheme == "sips") && !strings.Contains(u.Opaque, "@") &&
+				strings.EqualFold(strings.TrimSuffix(u.Opaque, "."), domain) {
+				return true
+			}
+		}
+	case "xmpp":
+		srvID := "_xmpp-" + svc.Role + "." + domain
+		if svc.Legacy {
+			srvID = "_xmpp-server." + domain
+		}
+		for _, o := range otherNames(leaf) {
+			if o.id.Equal(oidXMPPAddr) && strings.EqualFold(o.value, domain) || o.id.Equal(oidSRVName) && strings.EqualFold(o.value, srvID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type otherNameValue struct {
+	id    asn1.ObjectIdentifier
+	value string
+}
+
+// otherNames reads the otherName entries of a certificate's subjectAltName, which crypto/x509 skips:
+// otherName ::= [0] { type-id OBJECT IDENTIFIER, value [0] EXPLICIT ANY } (RFC 5280 section 4.2.1.6),
+// with a string as the value.
+func otherNames(c *x509.Certificate) []otherNameValue {
+	var out []otherNameValue
+	for _, e := range c.Extensions {
+		if !e.Id.Equal(oidSAN) {
+			continue
+		}
+		var names []asn1.RawValue
+		if _, err := asn1.Unmarshal(e.Value, &names); err != nil {
+			return nil
+		}
+		for _, n := range names {
+			if n.Class != asn1.ClassContextSpecific || n.Tag != 0 {
+				continue
+			}
+			var id asn1.ObjectIdentifier
+			rest, err := asn1.Unmarshal(n.Bytes, &id)
+			if err != nil {
+				continue
+			}
+			var explicit, str asn1.RawValue
+			if _, err := asn1.Unmarshal(rest, &explicit); err != nil || explicit.Tag != 0 {
+				continue
+			}
+			if _, err := asn1.Unmarshal(explicit.Bytes, &str); err != nil {
+				continue
+			}
+			out = append(out, otherNameValue{id, string(str.Bytes)})
+		}
+	}
+	return out
 }
 
 // subject names a certificate by its DNS names, or its common name when it has none.
