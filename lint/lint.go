@@ -116,6 +116,8 @@ const (
 	CodeNSUnreachable  = "ns-unreachable"
 	CodeNSLame         = "ns-lame"
 	CodeNSDisagree     = "ns-disagree"
+	CodeNSFiltered     = "ns-filtered"
+	CodeNameServfail   = "name-servfail"
 	CodeServerStale    = "server-stale"
 	CodeServerDropUp   = "server-dropped-up"
 	CodeServerKeptDown = "server-kept-down"
@@ -161,6 +163,8 @@ var rules = []Rule{
 	{CodeNSUnreachable, Error, "an authoritative server does not answer"},
 	{CodeNSLame, Error, "an authoritative server answers, but not authoritatively (lame delegation) or with an error"},
 	{CodeNSDisagree, Warning, "the authoritative servers give different answers (an update not yet everywhere)"},
+	{CodeNSFiltered, Info, "an authoritative server runs srvhealth on its answers (its status view says so): it serves what its probes let through, not the zone; the targets it left out are probed too"},
+	{CodeNameServfail, Error, "an authoritative server that serves the zone answers SERVFAIL (or another error) for one name: clients get no answer there"},
 	{CodeServerStale, Warning, "the server given with --server serves a record no authoritative server has"},
 	{CodeServerDropUp, Warning, "the server given with --server leaves out a target that answered our probe"},
 	{CodeServerKeptDown, Info, "the server given with --server serves a target that did not answer our probe"},

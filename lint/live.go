@@ -44,6 +44,46 @@ func CheckServers(zone string, servers []Server) []Finding {
 	return fs
 }
 
+// Filtered is what an authoritative server with srvhealth in front of its zone served for one SRV name,
+// next to what its status view lists there.
+type Filtered struct {
+	Server  string // "ns1.example.com."
+	Address string
+	Name    string // the SRV name
+	// Rcode is the error code it answered with ("SERVFAIL" for the all_down servfail policy); empty for
+	// an answer with records or without.
+	Rcode string
+	// LeftOut are the targets the status lists and the answer did not carry, "target:port (state)".
+	LeftOut []string
+	// Listed is how many targets the status lists; Down how many of them are down or drained.
+	Listed, Down int
+}
+
+// CheckFiltered judges an answer srvhealth filtered: an info that says what was left out and why, so that
+// neither a short answer passes for the zone nor a deliberate all-down answer for a broken server.
+func CheckFiltered(f Filtered) []Finding {
+	if len(f.LeftOut) == 0 && f.Rcode == "" {
+		return nil
+	}
+	msg := fmt.Sprintf("server %s runs srvhealth in front of the zone (its status answers): ", f.Server)
+	switch {
+	case f.Rcode != "" && f.Listed > 0 && f.Down == f.Listed:
+		msg += fmt.Sprintf("it answers %s because every target is down (%s): srvhealth's all_down policy, not a broken server", f.Rcode, strings.Join(f.LeftOut, ", "))
+	case f.Rcode != "":
+		msg += fmt.Sprintf("it answers %s although its status lists %d targets, %d down (%s)", f.Rcode, f.Listed, f.Down, strings.Join(f.LeftOut, ", "))
+	default:
+		msg += fmt.Sprintf("its answer leaves out %d of %d targets (%s); they are probed here all the same", len(f.LeftOut), f.Listed, strings.Join(f.LeftOut, ", "))
+	}
+	return []Finding{newFinding(CodeNSFiltered, f.Name, "%s", msg).at(f.Address)}
+}
+
+// CheckNameServfail judges an error code for one name from a server that answers the zone's SOA with
+// authority: not a lame server, but no answer for clients there.
+func CheckNameServfail(server, address, name, rcode string) []Finding {
+	return []Finding{newFinding(CodeNameServfail, name,
+		"server %s answers %s for %s while it serves the zone: clients get no answer. With srvhealth in front of the zone that is its all_down servfail policy (every target down: srvhealth status tells); otherwise the zone's data for the name is broken", server, rcode, name).at(address)}
+}
+
 // Answer is what one authoritative server answered to one question.
 type Answer struct {
 	Server  string // "ns1.example.com. (192.0.2.1:53)"

@@ -216,6 +216,22 @@ var ruleCases = []ruleCase{
 		return CheckServers("example.com.", []Server{{Name: "ns1.example.com.", Address: "192.0.2.53:53"}})
 	}, 0},
 
+	{"a target left out", CodeNSFiltered, true, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, LeftOut: []string{"sip2.example.com.:5060 (down)"}, Listed: 2, Down: 1})
+	}, 0},
+	{"all down, servfail", CodeNSFiltered, true, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Rcode: "SERVFAIL", LeftOut: []string{"sip1.example.com.:5060 (down)", "sip2.example.com.:5060 (down)"}, Listed: 2, Down: 2})
+	}, 0},
+	{"nothing left out", CodeNSFiltered, false, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Listed: 2})
+	}, 0},
+	{"servfail for one name", CodeNameServfail, true, func(*testing.T) []Finding {
+		return CheckNameServfail("ns1.example.com.", "192.0.2.53:53", sipUDP, "SERVFAIL")
+	}, 0},
+	{"a filtered servfail is not name-servfail", CodeNameServfail, false, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Rcode: "SERVFAIL", Listed: 1, Down: 1, LeftOut: []string{"sip1.example.com.:5060 (down)"}})
+	}, 0},
+
 	{"a record on two of three", CodeNSDisagree, true, func(*testing.T) []Finding {
 		a, b := mustRR(sipUDP+" 300 IN SRV 10 1 5060 sip1.example.com."), mustRR(sipUDP+" 300 IN SRV 10 1 5060 sip3.example.com.")
 		return CompareAnswers(sipUDP, dns.TypeSRV, []Answer{{Server: "ns1", Serial: 2, Records: []dns.RR{a, b}}, {Server: "ns2", Serial: 2, Records: []dns.RR{b, a}}, {Server: "ns3", Serial: 1, Records: []dns.RR{a}}})

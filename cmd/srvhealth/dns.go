@@ -31,6 +31,11 @@ type reply struct {
 // rd asks for recursion: set for a resolver, clear for an authoritative server, which must answer from
 // its own data (dig +norecurse).
 func (c *dnsClient) ask(ctx context.Context, server, name string, qtype uint16, rd bool) reply {
+	return c.askClass(ctx, server, name, qtype, dns.ClassINET, rd)
+}
+
+// askClass is ask in another class than IN (CH for srvhealth's status view).
+func (c *dnsClient) askClass(ctx context.Context, server, name string, qtype, qclass uint16, rd bool) reply {
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
@@ -39,6 +44,7 @@ func (c *dnsClient) ask(ctx context.Context, server, name string, qtype uint16, 
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
+	m.Question[0].Qclass = qclass
 	m.RecursionDesired = rd
 	m.SetEdns0(1232, false) // the DNS flag day 2020 size: no fragments, few truncations
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

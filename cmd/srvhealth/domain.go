@@ -30,11 +30,16 @@ type query struct {
 
 // askAll asks every query at once (at most --parallel in flight) and returns the replies in order.
 func (c *dnsClient) askAll(ctx context.Context, qs []query) []reply {
+	return c.askAllClass(ctx, qs, dns.ClassINET)
+}
+
+// askAllClass is askAll in class qclass.
+func (c *dnsClient) askAllClass(ctx context.Context, qs []query, qclass uint16) []reply {
 	out := make([]reply, len(qs))
 	done := make(chan struct{})
 	for i, q := range qs {
 		go func() {
-			out[i] = c.ask(ctx, q.server, q.name, q.qtype, q.rd)
+			out[i] = c.askClass(ctx, q.server, q.name, q.qtype, qclass, q.rd)
 			done <- struct{}{}
 		}()
 	}
@@ -66,9 +71,28 @@ type authServer struct {
 	rtt    time.Duration
 	err    string
 	lame   string
+	// failed holds the names it answered with an error code (SERVFAIL...) while it answered the zone's
+	// SOA with authority: srvhealth's all_down servfail policy, or broken data for the name.
+	failed map[string]string
 }
 
 func (s *authServer) good() bool { return s.err == "" && s.lame == "" }
+
+// judgeName records how a server that answered the SOA answered one name: an error code there is a
+// failure of that name (failed), not a lame server.
+func (s *authServer) judgeName(name string, r reply) {
+	if !s.good() {
+		return
+	}
+	if r.err == nil && r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError {
+		if s.failed == nil {
+			s.failed = map[string]string{}
+		}
+		s.failed[strings.ToLower(name)] = dns.RcodeToString[r.msg.Rcode]
+		return
+	}
+	s.judge(r)
+}
 
 // judge records the first problem of a reply: no answer, an error code, or an answer that is not
 // authoritative (a lame server, or a resolver listed as an authoritative one).
@@ -145,7 +169,7 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 		q := qs[qi]
 		var per []lint.Answer
 		for i, s := range servers {
-			if s.good() {
+			if s.good() && s.failed[strings.ToLower(q.name)] == "" {
 				per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(answers[i][qi], q.name, q.qtype)})
 			}
 		}
@@ -189,7 +213,11 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 		}
 	}
 
-	targets, tfs := c.resolveTargets(ctx, zone, srvs, good)
+	// What srvhealth in front of the zone left out: the status views of the servers that have one.
+	hidden, ffs := c.filteredAnswers(ctx, good, qs, answers, servers, srvs)
+	ck.Findings = append(ck.Findings, ffs...)
+
+	targets, tfs := c.resolveTargets(ctx, zone, append(slices.Clone(srvs), hidden...), good)
 	ck.Findings = append(ck.Findings, tfs...)
 	lintTargets := map[string]lint.Target{}
 	for _, t := range targets {
@@ -200,7 +228,7 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 	}
 
 	if !c.opts.noProbe {
-		probes, skipped := c.probeAll(ctx, name, srvs, targets)
+		probes, skipped := c.probeAll(ctx, name, append(slices.Clone(srvs), hidden...), targets)
 		ck.Probes, ck.Skipped = probes, append(ck.Skipped, skipped...)
 		ck.Findings = append(ck.Findings, probeFindings(name, probes, c.roots, c.now(), time.Duration(c.opts.certDays)*24*time.Hour)...)
 	}
@@ -249,8 +277,9 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	}
 	answers := ask(qs)
 	for i, s := range servers {
-		for _, r := range answers[i] {
-			s.judge(r)
+		s.judge(answers[i][0]) // the SOA: whether it serves the zone at all
+		for qi, r := range answers[i][1:] {
+			s.judgeName(qs[qi+1].name, r)
 		}
 		s.rtt = answers[i][0].rtt
 		if soa := records(answers[i][0], zone, dns.TypeSOA); len(soa) > 0 {
@@ -280,8 +309,8 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	if len(more) > 0 {
 		extra := ask(more)
 		for i, s := range servers {
-			for _, r := range extra[i] {
-				s.judge(r)
+			for qi, r := range extra[i] {
+				s.judgeName(more[qi].name, r)
 			}
 			answers[i] = append(answers[i], extra[i]...)
 		}
@@ -289,6 +318,74 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	}
 
 	return qs, answers, asked
+}
+
+// filteredAnswers asks each good server for the status view (CH TXT) of every SRV name asked. A server
+// that answers with targets runs srvhealth in front of the zone: its SRV answers are what its probes let
+// through. It returns, for probing, the targets a status lists that no answer carried (as SRV records of
+// port and target only), and the findings: ns-filtered for what such a server left out or failed, and
+// name-servfail for a name a server without a status view failed.
+func (c *checker) filteredAnswers(ctx context.Context, good []*authServer, qs []question, answers [][]reply, servers []*authServer, srvs []lint.SRV) ([]lint.SRV, []lint.Finding) {
+	var names []int // indexes into qs of the SRV questions
+	for qi, q := range qs {
+		if q.qtype == dns.TypeSRV {
+			names = append(names, qi)
+		}
+	}
+	var flat []query
+	for _, s := range good {
+		for _, qi := range names {
+			flat = append(flat, query{s.addr, qs[qi].name, dns.TypeTXT, false})
+		}
+	}
+	views := c.dns.askAllClass(ctx, flat, dns.ClassCHAOS)
+	served := map[string]bool{} // "owner target:port" of every record any server has
+	for _, r := range srvs {
+		served[strings.ToLower(r.Hdr.Name)+" "+strings.ToLower(r.Target)+":"+strconv.Itoa(int(r.Port))] = true
+	}
+	var hidden []lint.SRV
+	var fs []lint.Finding
+	for gi, s := range good {
+		si := slices.Index(servers, s)
+		for k, qi := range names {
+			name := strings.ToLower(qs[qi].name)
+			v := views[gi*len(names)+k]
+			var status []TargetStatus
+			if v.err == nil && v.msg.Rcode == dns.RcodeSuccess {
+				status, _ = statusTargets(v.msg.Answer)
+			}
+			rcode := s.failed[name]
+			if len(status) == 0 {
+				if rcode != "" {
+					fs = append(fs, lint.CheckNameServfail(s.label, s.addr, name, rcode)...)
+				}
+				continue
+			}
+			got := map[string]bool{}
+			for _, rr := range records(answers[si][qi], name, dns.TypeSRV) {
+				srv := rr.(*dns.SRV)
+				got[strings.ToLower(srv.Target)+":"+strconv.Itoa(int(srv.Port))] = true
+			}
+			f := lint.Filtered{Server: s.label, Address: s.addr, Name: name, Rcode: rcode, Listed: len(status)}
+			for _, t := range status {
+				tp := strings.ToLower(dns.Fqdn(t.Target)) + ":" + strconv.Itoa(t.Port)
+				if t.State == "down" || t.State == "drained" {
+					f.Down++
+				}
+				if got[tp] {
+					continue
+				}
+				f.LeftOut = append(f.LeftOut, tp+" ("+t.State+")")
+				if !served[name+" "+tp] && t.Port > 0 && t.Port < 65536 {
+					served[name+" "+tp] = true
+					hidden = append(hidden, lint.SRV{SRV: &dns.SRV{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSRV, Class: dns.ClassINET},
+						Port: uint16(t.Port), Target: strings.ToLower(dns.Fqdn(t.Target))}})
+				}
+			}
+			fs = append(fs, lint.CheckFiltered(f)...)
+		}
+	}
+	return hidden, fs
 }
 
 // labelServers names each server address for findings and the table: its name, and its address too

@@ -149,6 +149,15 @@ const (
 // as the authoritative servers of a zone are. It returns the port.
 func startNS(t testing.TB, modes []nsMode, zones ...string) int {
 	t.Helper()
+	return startNSWith(t, modes, nil, zones...)
+}
+
+// nsFilter rewrites a fake server's answer m to q, made from its zone z: a srvhealth in front of the zone.
+type nsFilter func(z *zoneData, q dns.Question, m *dns.Msg)
+
+// startNSWith is startNS with a filter for each server (nil: none).
+func startNSWith(t testing.TB, modes []nsMode, filters []nsFilter, zones ...string) int {
+	t.Helper()
 	for range 20 {
 		port := 0
 		var pcs []net.PacketConn
@@ -194,6 +203,9 @@ func startNS(t testing.TB, modes []nsMode, zones ...string) int {
 				z.answer(m, r.Question[0])
 				if mode == nsLame {
 					m.Authoritative = false
+				}
+				if i < len(filters) && filters[i] != nil {
+					filters[i](z, r.Question[0], m)
 				}
 				w.WriteMsg(m)
 			})
