@@ -112,6 +112,10 @@ const (
 	CodeLabelCase      = "label-case"
 	CodeZoneSyntax     = "zone-syntax"
 
+	// The drain lines of a Corefile.
+	CodeDrainOutside = "drain-outside"
+	CodeDrainUnseen  = "drain-unseen"
+
 	// The authoritative servers, and a server given with --server.
 	CodeNSUnreachable  = "ns-unreachable"
 	CodeNSLame         = "ns-lame"
@@ -160,6 +164,8 @@ var rules = []Rule{
 	{CodeLookalikeLabel, Error, "zone file: a label like _xmpp_client._tcp or _sips._tls that no client looks up"},
 	{CodeLabelCase, Info, "zone file: a service label in upper case (_sip._TLS); DNS matches it, but write it as clients do"},
 	{CodeZoneSyntax, Error, "zone file: a line that does not parse, or an $INCLUDE not followed"},
+	{CodeDrainOutside, Warning, "Corefile: a drained target is not under the zones of its srvhealth block, so no answer the block filters names it"},
+	{CodeDrainUnseen, Warning, "Corefile: a drained target (and port) is named by no SRV record checked: a typo, or a record already gone"},
 	{CodeNSUnreachable, Error, "an authoritative server does not answer"},
 	{CodeNSLame, Error, "an authoritative server answers, but not authoritatively (lame delegation) or with an error"},
 	{CodeNSDisagree, Warning, "the authoritative servers give different answers (an update not yet everywhere)"},

@@ -203,6 +203,22 @@ var ruleCases = []ruleCase{
 	{"include", CodeZoneSyntax, true, clean("$INCLUDE other.db\n"), 21},
 	{"parses", CodeZoneSyntax, false, clean("_sip._tls IN SRV ( 0 1 ; a comment\n   5061 sip1 )\n_sip._tls IN SRV 0 1 5061 sip2\n"), 0},
 
+	{"drain outside the zones", CodeDrainOutside, true, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip1.example.org.", Line: 3}}, nil)
+	}, 3},
+	{"drain outside the zones, named by a record", CodeDrainOutside, false, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip.provider.net."}}, func(string, uint16) bool { return true })
+	}, 0},
+	{"drain of a target no record names", CodeDrainUnseen, true, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip3.example.com.", Port: 5060, Line: 4}}, func(string, uint16) bool { return false })
+	}, 4},
+	{"drain of a target a record names", CodeDrainUnseen, false, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip1.example.com."}}, func(t string, _ uint16) bool { return t == "sip1.example.com." })
+	}, 0},
+	{"drain with nothing to compare", CodeDrainUnseen, false, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip3.example.com."}}, nil)
+	}, 0},
+
 	{"no answer", CodeNSUnreachable, true, func(*testing.T) []Finding {
 		return CheckServers("example.com.", []Server{{Name: "ns1.example.com.", Address: "192.0.2.53:53"}, {Name: "ns2.example.com.", Address: "192.0.2.54:53", Err: "timeout"}})
 	}, 0},

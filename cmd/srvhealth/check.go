@@ -24,6 +24,7 @@ type options struct {
 	port     int           // the authoritative servers' port
 	servers  []string      // --server HOST[:PORT], each also asked and compared
 	zones    []string      // --zone FILE, linted offline
+	corefile string        // --corefile FILE: its drains are checked against the records
 	origin   string        // the zone of a file without $ORIGIN
 	timeout  time.Duration // bounds each DNS question and each probe
 	parallel int           // DNS questions and probes in flight at once
@@ -43,6 +44,10 @@ every SIP and XMPP SRV label and the domain's NAPTR records, report where they d
 target, probe every address of every target with the service's own protocol (SIP OPTIONS, the XMPP
 stream and STARTTLS, TLS with its certificate) and lint it all. With --zone, lint a zone file offline
 with the same rules plus what only the file shows.
+
+Certificates are verified (chain against the system's roots or --ca, and the service domain's name): a
+bad one is a finding, not a dead target. The srvhealth plugin verifies them only with tls_verify in its
+block; without it, a target with such a certificate stays up there.
 
 Exit status: 0 ok, 1 warnings, 2 errors or an unreachable service, 3 the check could not run (no
 authoritative server answers, a --server does not...). Over several domains and files the worst wins in
@@ -70,6 +75,7 @@ func parseCheck(args []string, stderr io.Writer) (*options, error) {
 		o.zones = append(o.zones, s)
 		return nil
 	})
+	fs.StringVar(&o.corefile, "corefile", "", "check the drain lines of this Corefile's srvhealth blocks against the records checked (`FILE`)")
 	fs.StringVar(&o.origin, "origin", "", "the `ZONE` of a zone file that has no $ORIGIN")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "bound on each DNS question and each probe")
 	fs.IntVar(&o.parallel, "parallel", o.parallel, "DNS questions and probes in flight at once")
@@ -90,7 +96,7 @@ func parseCheck(args []string, stderr io.Writer) (*options, error) {
 		args = fs.Args()[1:]
 	}
 	switch {
-	case len(o.domains) == 0 && len(o.zones) == 0:
+	case len(o.domains) == 0 && len(o.zones) == 0 && o.corefile == "":
 		return nil, errors.New("no domain and no --zone to check")
 	case o.timeout <= 0:
 		return nil, errors.New("--timeout must be positive")
@@ -208,6 +214,9 @@ func (c *checker) run(ctx context.Context) *Report {
 	}
 	for _, d := range c.opts.domains {
 		rep.Checks = append(rep.Checks, c.checkDomain(ctx, d))
+	}
+	if c.opts.corefile != "" {
+		rep.Checks = append(rep.Checks, checkCorefile(c.opts.corefile, rep.Checks))
 	}
 	var all []lint.Finding
 	failed := false

@@ -177,6 +177,10 @@ func row(w io.Writer, cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t
 
 func writeCheck(w io.Writer, c *Check) {
 	switch {
+	case c.File != "" && c.Zone == "" && c.Error == "" && len(c.Records) == 0:
+		fmt.Fprintf(w, ";; Corefile %s: drains\n", c.File)
+		writeFindings(w, c.Findings)
+		return
 	case c.File != "":
 		fmt.Fprintf(w, ";; zone file %s, zone %s\n", c.File, c.Zone)
 	default:
@@ -277,13 +281,18 @@ func writeCheck(w io.Writer, c *Check) {
 		fmt.Fprintf(w, ";; check incomplete: %s\n", c.Error)
 	}
 
+	writeFindings(w, c.Findings)
+}
+
+// writeFindings is the findings table of a check.
+func writeFindings(w io.Writer, fs []lint.Finding) {
 	fmt.Fprintln(w)
-	if len(c.Findings) == 0 {
+	if len(fs) == 0 {
 		fmt.Fprintln(w, "no findings")
 		return
 	}
 	row(w, "SEVERITY", "CODE", "NAME", "WHERE", "MESSAGE")
-	for _, f := range c.Findings {
+	for _, f := range fs {
 		var where []string
 		if f.Line != 0 {
 			where = append(where, "line "+strconv.Itoa(f.Line))
