@@ -184,10 +184,23 @@ func (c *dnsClient) authServers(ctx context.Context, resolver, zone string, port
 
 // addresses resolves name to its A and AAAA addresses through the resolver.
 func (c *dnsClient) addresses(ctx context.Context, resolver, name string) []netip.Addr {
+	out, _ := c.resolveAddresses(ctx, resolver, name)
+	return out
+}
+
+// resolveAddresses is addresses, and why the resolver gave no answer for a family (an error, or an rcode
+// other than NOERROR and NXDOMAIN); empty when both questions were answered.
+func (c *dnsClient) resolveAddresses(ctx context.Context, resolver, name string) ([]netip.Addr, string) {
 	var out []netip.Addr
+	failed := ""
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		r := c.ask(ctx, resolver, name, qt, true)
-		if r.err != nil {
+		switch {
+		case r.err != nil:
+			failed = firstOf(failed, why(r.err))
+			continue
+		case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
+			failed = firstOf(failed, dns.RcodeToString[r.msg.Rcode])
 			continue
 		}
 		for _, rr := range r.msg.Answer {
@@ -196,7 +209,7 @@ func (c *dnsClient) addresses(ctx context.Context, resolver, name string) []neti
 			}
 		}
 	}
-	return out
+	return out, failed
 }
 
 func addrOf(rr dns.RR) netip.Addr {

@@ -222,8 +222,8 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 	lintTargets := map[string]lint.Target{}
 	for _, t := range targets {
 		ck.Targets = append(ck.Targets, t.report())
-		if t.err == "" {
-			lintTargets[t.name] = t.Target
+		if t.err == "" || t.Outside {
+			lintTargets[t.name] = t.Target // Outside: the alias is known, its addresses are not
 		}
 	}
 
@@ -568,7 +568,13 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 		}
 	}
 	for _, k := range chase {
-		out[k].addrs = c.dns.addresses(ctx, c.resolver, out[k].CNAME)
+		var err string
+		out[k].addrs, err = c.dns.resolveAddresses(ctx, c.resolver, out[k].CNAME)
+		if len(out[k].addrs) == 0 && err != "" && out[k].err == "" {
+			// The resolver would not say: unresolved, not without an address; still an alias.
+			out[k].err = "alias " + out[k].CNAME + ": resolver gives " + err
+			out[k].Outside = true
+		}
 	}
 	for k := range out {
 		slices.SortFunc(out[k].addrs, netip.Addr.Compare)

@@ -57,3 +57,16 @@ func TestCheckExitAcrossDomains(t *testing.T) {
 		})
 	}
 }
+
+// Every authoritative server lame: a finding about the domain (2), and the table does not claim the
+// domain has no records, since none was asked with authority.
+func TestCheckAllLame(t *testing.T) {
+	e := newEnv(t)
+	e.healthy(1)
+	z := e.zone(1, 2)
+	port := startNS(t, []nsMode{nsLame, nsLame}, z, z)
+	code, out, _ := e.run(port, "voip.test", "--no-probe")
+	if code != exitCritical || strings.Contains(out, "no SIP or XMPP SRV records") || !strings.Contains(out, "ns-lame") {
+		t.Errorf("exit %d, table:\n%s", code, out)
+	}
+}

@@ -54,3 +54,23 @@ func portOf(e *env, label string) string {
 	e.t.Fatalf("no %s in %v", label, e.lines)
 	return ""
 }
+
+// An alias in the zone that leads out of it is followed through the resolver; when the resolver gives no
+// answer for it, the target is unresolved, not a target without an address. Issue 24 item 14.
+func TestCheckAliasOutOfTheZone(t *testing.T) {
+	e := newEnv(t)
+	e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
+	e.add("_sips._tcp IN SRV 20 50 5061 alias", "alias IN CNAME sip.example.net.") // the resolver refuses example.net
+	port := e.serve()
+	_, r := e.report(port, "voip.test", "--no-probe")
+	c := r.Checks[0]
+	got := codes(c.Findings)
+	if slices.Contains(got, "no-address") || !slices.Contains(got, "cname-target") {
+		t.Errorf("findings:\n%s", findingsText(c.Findings))
+	}
+	for _, x := range c.Targets {
+		if x.Name == "alias.voip.test." && (x.CNAME != "sip.example.net." || x.Error == "") {
+			t.Errorf("alias: %+v, want the CNAME and why it is unresolved", x)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -236,7 +237,11 @@ func writeCheck(w io.Writer, c *Check) {
 		head = append(head, "SERVED BY "+g)
 	}
 	row(w, head...)
-	if len(c.Records) == 0 {
+	authoritative := slices.ContainsFunc(c.Servers, func(s ServerReport) bool { return s.Role == "authoritative" })
+	switch {
+	case len(c.Records) == 0 && c.File == "" && authoritative && authCount == 0:
+		row(w, "(none: no authoritative server gave an authoritative answer)")
+	case len(c.Records) == 0:
 		row(w, "(no SIP or XMPP SRV records)")
 	}
 	for _, rec := range c.Records {
