@@ -47,3 +47,33 @@ func TestCheckTargetInDelegatedChild(t *testing.T) {
 		t.Errorf("target %+v, probed %v; probes %+v", tr, probed, c.Probes)
 	}
 }
+
+// An SRV name in a delegated child (here one a NAPTR record points to) is asked of the child's servers
+// after the parent's referral, so its records count and naptr-no-srv does not fire. Issue 24 item 11.
+func TestCheckSRVInDelegatedChild(t *testing.T) {
+	e := newEnv(t)
+	e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
+	e.add(`@ IN NAPTR 10 10 "S" "SIPS+D2T" "" _sips._tcp.pbx.dc1.voip.test.`)
+	parent := e.zone(1, 2, "dc1 IN NS ns.dc1", "ns.dc1 IN A 127.0.60.3")
+	child := "$ORIGIN dc1.voip.test.\n$TTL 300\n@ IN SOA ns hostmaster 1 7200 3600 1209600 300\n@ IN NS ns\nns IN A 127.0.60.3\n"
+	for _, l := range e.lines { // the same targets and ports, under the child's name
+		if strings.HasPrefix(l, "_sips._tcp IN SRV ") {
+			child += strings.Replace(l, "_sips._tcp", "_sips._tcp.pbx", 1) + ".voip.test.\n"
+		}
+	}
+	nsPort := startNS(t, nil, parent, parent, child)
+	code, r := e.report(nsPort, "voip.test")
+	c := r.Checks[0]
+	if slices.Contains(codes(c.Findings), "naptr-no-srv") || code != exitOK {
+		t.Fatalf("exit %d, findings:\n%s", code, findingsText(c.Findings))
+	}
+	n := 0
+	for _, p := range c.Probes {
+		if p.Service == "_sips._tcp.pbx.dc1.voip.test." && p.Up {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d probes of the child's SRV records up, want 2: %+v", n, c.Probes)
+	}
+}

@@ -80,9 +80,12 @@ func (s *authServer) good() bool { return s.err == "" && s.lame == "" }
 
 // judgeName records how a server that answered the SOA answered one name: an error code there is a
 // failure of that name (failed), not a lame server.
-func (s *authServer) judgeName(name string, r reply) {
+func (s *authServer) judgeName(zone, name string, r reply) {
 	if !s.good() {
 		return
+	}
+	if r.err == nil && isReferral(r.msg, zone, name) {
+		return // the name is in a child zone: checkDomain follows the referral
 	}
 	if r.err == nil && r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError {
 		if s.failed == nil {
@@ -168,10 +171,24 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 	for qi := 1; qi < len(qs); qi++ { // qs[0] is the SOA
 		q := qs[qi]
 		var per []lint.Answer
+		var child *reply // the child zone's answer, for a name the servers refer
 		for i, s := range servers {
-			if s.good() && s.failed[strings.ToLower(q.name)] == "" {
-				per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(answers[i][qi], q.name, q.qtype)})
+			if !s.good() || s.failed[strings.ToLower(q.name)] != "" {
+				continue
 			}
+			r := answers[i][qi]
+			if r.err == nil && isReferral(r.msg, zone, q.name) {
+				if child == nil {
+					cr, why := c.followReferral(ctx, r.msg, q.name, q.qtype)
+					if why != "" {
+						ck.Skipped = append(ck.Skipped, q.name+" "+dns.TypeToString[q.qtype]+": "+why)
+						delete(asked, strings.ToLower(q.name)) // unknown, not empty
+					}
+					child = &cr
+				}
+				r = *child
+			}
+			per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(r, q.name, q.qtype)})
 		}
 		ck.Findings = append(ck.Findings, lint.CompareAnswers(strings.ToLower(q.name), q.qtype, per)...)
 		for _, u := range union(per) {
@@ -279,7 +296,7 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	for i, s := range servers {
 		s.judge(answers[i][0]) // the SOA: whether it serves the zone at all
 		for qi, r := range answers[i][1:] {
-			s.judgeName(qs[qi+1].name, r)
+			s.judgeName(zone, qs[qi+1].name, r)
 		}
 		s.rtt = answers[i][0].rtt
 		if soa := records(answers[i][0], zone, dns.TypeSOA); len(soa) > 0 {
@@ -310,7 +327,7 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 		extra := ask(more)
 		for i, s := range servers {
 			for qi, r := range extra[i] {
-				s.judgeName(more[qi].name, r)
+				s.judgeName(zone, more[qi].name, r)
 			}
 			answers[i] = append(answers[i], extra[i]...)
 		}
@@ -600,14 +617,14 @@ func isReferral(m *dns.Msg, zone, name string) bool {
 	return false
 }
 
-// resolveDelegated resolves name by following a referral as a resolver does (RFC 1034 section 4.3.2):
-// it asks the child zone's servers (their glue, or their names through the resolver, on --port) without
-// recursion, and follows further referrals, at most 4 in all.
-func (c *checker) resolveDelegated(ctx context.Context, ref *dns.Msg, name string) target {
-	t := target{name: name}
-	var cut string
+// followReferral asks name/qtype the way a resolver follows a referral (RFC 1034 section 4.3.2): of the
+// child zone's servers (their glue, or their names through the resolver, on --port), without recursion,
+// the first that answers, through further referrals, at most 4 in all. It returns the child's answer, or
+// why there is none.
+func (c *checker) followReferral(ctx context.Context, ref *dns.Msg, name string, qtype uint16) (reply, string) {
 	for range 4 {
 		var servers []string
+		var cut string
 		glue := map[string][]netip.Addr{}
 		for _, rr := range ref.Extra {
 			if a := addrOf(rr); a.IsValid() {
@@ -631,46 +648,47 @@ func (c *checker) resolveDelegated(ctx context.Context, ref *dns.Msg, name strin
 			}
 		}
 		if len(servers) == 0 {
-			t.err = "no server of the delegated zone " + cut + " can be reached"
-			return t
+			return reply{}, "no server of the delegated zone " + cut + " can be reached"
 		}
-		var next *dns.Msg
-		answered := false
-		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			var r reply
-			for _, s := range servers { // the first that answers, as a resolver moves on
-				if r = c.dns.ask(ctx, s, name, qt, false); r.err == nil {
-					break
-				}
-			}
-			switch {
-			case r.err != nil:
-				t.err = firstOf(t.err, "delegated zone "+cut+": "+why(r.err))
-				continue
-			case isReferral(r.msg, cut, name):
-				next = r.msg
-				continue
-			case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
-				t.err = firstOf(t.err, "delegated zone "+cut+": "+dns.RcodeToString[r.msg.Rcode])
-				continue
-			}
-			answered = true
-			t.Exists = t.Exists || r.msg.Rcode == dns.RcodeSuccess
-			for _, rr := range r.msg.Answer {
-				if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, name) && t.CNAME == "" {
-					t.CNAME = strings.ToLower(cn.Target)
-				}
-				if a := addrOf(rr); a.IsValid() && !slices.Contains(t.addrs, a) {
-					t.addrs = append(t.addrs, a)
-				}
+		var r reply
+		for _, s := range servers { // the first that answers, as a resolver moves on
+			if r = c.dns.ask(ctx, s, name, qtype, false); r.err == nil {
+				break
 			}
 		}
-		if answered || next == nil {
-			return t
+		switch {
+		case r.err != nil:
+			return r, "delegated zone " + cut + ": " + why(r.err)
+		case isReferral(r.msg, cut, name):
+			ref = r.msg
+			continue
+		case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
+			return r, "delegated zone " + cut + ": " + dns.RcodeToString[r.msg.Rcode]
 		}
-		ref = next
+		return r, ""
 	}
-	t.err = firstOf(t.err, "more than 4 referrals")
+	return reply{}, "more than 4 referrals"
+}
+
+// resolveDelegated resolves a target in a child zone by following the parent's referral.
+func (c *checker) resolveDelegated(ctx context.Context, ref *dns.Msg, name string) target {
+	t := target{name: name}
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		r, err := c.followReferral(ctx, ref, name, qt)
+		if err != "" {
+			t.err = firstOf(t.err, err)
+			continue
+		}
+		t.Exists = t.Exists || r.msg.Rcode == dns.RcodeSuccess
+		for _, rr := range r.msg.Answer {
+			if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, name) && t.CNAME == "" {
+				t.CNAME = strings.ToLower(cn.Target)
+			}
+			if a := addrOf(rr); a.IsValid() && !slices.Contains(t.addrs, a) {
+				t.addrs = append(t.addrs, a)
+			}
+		}
+	}
 	return t
 }
 
