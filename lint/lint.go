@@ -122,6 +122,7 @@ const (
 	CodeNSDisagree     = "ns-disagree"
 	CodeNSFiltered     = "ns-filtered"
 	CodeNameServfail   = "name-servfail"
+	CodeZoneNotServed  = "zone-not-served"
 	CodeServerStale    = "server-stale"
 	CodeServerDropUp   = "server-dropped-up"
 	CodeServerKeptDown = "server-kept-down"
@@ -171,6 +172,7 @@ var rules = []Rule{
 	{CodeNSDisagree, Warning, "the authoritative servers give different answers (an update not yet everywhere)"},
 	{CodeNSFiltered, Info, "an authoritative server runs srvhealth on its answers (its status view says so): it serves what its probes let through, not the zone; the targets it left out are probed too"},
 	{CodeNameServfail, Error, "an authoritative server that serves the zone answers SERVFAIL (or another error) for one name: clients get no answer there"},
+	{CodeZoneNotServed, Warning, "a record of the zone file given with --zone is not served by an authoritative server: srvhealth filtering it, or the file not deployed there"},
 	{CodeServerStale, Warning, "the server given with --server serves a record no authoritative server has"},
 	{CodeServerDropUp, Warning, "the server given with --server leaves out a target that answered our probe"},
 	{CodeServerKeptDown, Info, "the server given with --server serves a target that did not answer our probe"},

@@ -84,6 +84,27 @@ func CheckNameServfail(server, address, name, rcode string) []Finding {
 		"server %s answers %s for %s while it serves the zone: clients get no answer. With srvhealth in front of the zone that is its all_down servfail policy (every target down: srvhealth status tells); otherwise the zone's data for the name is broken", server, rcode, name).at(address)}
 }
 
+// CheckZoneServed judges an authoritative server's answer for name against the records of the zone file
+// given as the truth: each record of the file (key: "priority weight port target") the answer does not
+// carry is a finding, with what may cause it.
+func CheckZoneServed(file, server, address, name string, fileRecords, served []*dns.SRV) []Finding {
+	key := func(r *dns.SRV) string {
+		return fmt.Sprintf("%d %d %d %s", r.Priority, r.Weight, r.Port, strings.ToLower(r.Target))
+	}
+	got := map[string]bool{}
+	for _, r := range served {
+		got[key(r)] = true
+	}
+	var fs []Finding
+	for _, r := range fileRecords {
+		if !got[key(r)] {
+			fs = append(fs, newFinding(CodeZoneNotServed, name,
+				"%s has %q, which server %s does not serve: srvhealth in front of the zone leaving out a target it finds down (probed here all the same), or the file not deployed there yet", file, key(r), server).on(strings.ToLower(r.Target)).at(address))
+		}
+	}
+	return fs
+}
+
 // Answer is what one authoritative server answered to one question.
 type Answer struct {
 	Server  string // "ns1.example.com. (192.0.2.1:53)"

@@ -248,6 +248,15 @@ var ruleCases = []ruleCase{
 		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Rcode: "SERVFAIL", Listed: 1, Down: 1, LeftOut: []string{"sip1.example.com.:5060 (down)"}})
 	}, 0},
 
+	{"a record of the file not served", CodeZoneNotServed, true, func(*testing.T) []Finding {
+		a, b := srv(sipUDP, 300, 10, 1, 5060, "sip1.example.com."), srv(sipUDP, 300, 10, 1, 5060, "sip2.example.com.")
+		return CheckZoneServed("db.example.com", "ns1.example.com.", "192.0.2.53:53", sipUDP, []*dns.SRV{a.SRV, b.SRV}, []*dns.SRV{a.SRV})
+	}, 0},
+	{"every record of the file served", CodeZoneNotServed, false, func(*testing.T) []Finding {
+		a, b := srv(sipUDP, 300, 10, 1, 5060, "sip1.example.com."), srv(sipUDP, 5, 10, 1, 5060, "sip2.example.com.")
+		return CheckZoneServed("db.example.com", "ns1.example.com.", "192.0.2.53:53", sipUDP, []*dns.SRV{a.SRV, b.SRV}, []*dns.SRV{b.SRV, a.SRV})
+	}, 0},
+
 	{"a record on two of three", CodeNSDisagree, true, func(*testing.T) []Finding {
 		a, b := mustRR(sipUDP+" 300 IN SRV 10 1 5060 sip1.example.com."), mustRR(sipUDP+" 300 IN SRV 10 1 5060 sip3.example.com.")
 		return CompareAnswers(sipUDP, dns.TypeSRV, []Answer{{Server: "ns1", Serial: 2, Records: []dns.RR{a, b}}, {Server: "ns2", Serial: 2, Records: []dns.RR{b, a}}, {Server: "ns3", Serial: 1, Records: []dns.RR{a}}})

@@ -166,6 +166,15 @@ type checker struct {
 	roots     *x509.CertPool // nil: the system's
 	probeOpts probe.Options
 	now       func() time.Time
+	// truth holds the SRV records of each --zone file by its zone: what a domain in that zone must
+	// serve, whatever an authoritative server's srvhealth lets through.
+	truth map[string]zoneTruth
+}
+
+// zoneTruth is the SRV records of a zone file, by owner in lower case.
+type zoneTruth struct {
+	file string
+	srv  map[string][]*dns.SRV
 }
 
 func newChecker(o *options) (*checker, error) {
@@ -272,6 +281,17 @@ func (c *checker) checkZoneFile(path string) (ck Check) {
 		return ck
 	}
 	ck.Zone = z.Origin
+	truth := zoneTruth{file: path, srv: map[string][]*dns.SRV{}}
+	for _, r := range z.Records {
+		if s, ok := r.RR.(*dns.SRV); ok {
+			o := strings.ToLower(s.Hdr.Name)
+			truth.srv[o] = append(truth.srv[o], s)
+		}
+	}
+	if c.truth == nil {
+		c.truth = map[string]zoneTruth{}
+	}
+	c.truth[z.Origin] = truth
 	for _, r := range z.Records {
 		if rec, ok := recordReport(r.RR); ok {
 			rec.Line = r.Line

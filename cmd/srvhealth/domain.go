@@ -233,6 +233,9 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 	// What srvhealth in front of the zone left out: the status views of the servers that have one.
 	hidden, ffs := c.filteredAnswers(ctx, good, qs, answers, servers, srvs)
 	ck.Findings = append(ck.Findings, ffs...)
+	more, zfs := c.compareTruth(zone, good, qs, answers, servers, append(slices.Clone(srvs), hidden...))
+	hidden = append(hidden, more...)
+	ck.Findings = append(ck.Findings, zfs...)
 
 	targets, tfs := c.resolveTargets(ctx, zone, append(slices.Clone(srvs), hidden...), good)
 	ck.Findings = append(ck.Findings, tfs...)
@@ -403,6 +406,47 @@ func (c *checker) filteredAnswers(ctx context.Context, good []*authServer, qs []
 		}
 	}
 	return hidden, fs
+}
+
+// compareTruth compares what each good server served for every SRV name asked with the zone file given
+// for the zone (--zone), if any: a record of the file a server does not serve is zone-not-served, and
+// returned for probing when no server served it (have: the records already known).
+func (c *checker) compareTruth(zone string, good []*authServer, qs []question, answers [][]reply, servers []*authServer, have []lint.SRV) ([]lint.SRV, []lint.Finding) {
+	truth, ok := c.truth[zone]
+	if !ok {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, r := range have {
+		known[lint.RecordKey(r.SRV)] = true
+	}
+	var more []lint.SRV
+	var fs []lint.Finding
+	for qi, q := range qs {
+		name := strings.ToLower(q.name)
+		want := truth.srv[name]
+		if q.qtype != dns.TypeSRV || len(want) == 0 {
+			continue
+		}
+		for _, s := range good {
+			var got []*dns.SRV
+			if r := answers[slices.Index(servers, s)][qi]; r.err == nil && !isReferral(r.msg, zone, name) {
+				for _, rr := range records(r, name, dns.TypeSRV) {
+					got = append(got, rr.(*dns.SRV))
+				}
+			} else {
+				continue // a child zone's records: not this file's
+			}
+			fs = append(fs, lint.CheckZoneServed(truth.file, s.label, s.addr, name, want, got)...)
+		}
+		for _, w := range want {
+			if k := lint.RecordKey(w); !known[k] {
+				known[k] = true
+				more = append(more, lint.SRV{SRV: w})
+			}
+		}
+	}
+	return more, fs
 }
 
 // labelServers names each server address for findings and the table: its name, and its address too

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,5 +124,36 @@ func TestCheckServfailWithoutStatus(t *testing.T) {
 		if f.Code == "name-servfail" && !strings.Contains(f.Message, "all_down servfail") {
 			t.Errorf("message %q does not name the all_down policy", f.Message)
 		}
+	}
+}
+
+// With the zone file given beside the domain (--zone), the file is the truth: a record of the file that
+// an authoritative server does not serve is reported (zone-not-served) and its target probed, even
+// when the server's status view is not open to this client. Issue 24 item 8.
+func TestCheckZoneFileAsTruth(t *testing.T) {
+	e := newEnv(t)
+	e.service("_sip._udp", []string{"sip1"}, sipUDP("200 OK"))
+	e.service("_sip._udp", []string{"sip2"}, sipUDP("503 Service Unavailable"))
+	e.service("_sips._tcp", []string{"sip1", "sip2"}, sipTLS("200 OK", e.tlsCfg))
+	z := e.zone(1, 2)
+	base := srvhealthFilter("sip2.voip.test.")
+	noStatus := func(z *zoneData, q dns.Question, m *dns.Msg) {
+		base(z, q, m)
+		if q.Qclass == dns.ClassCHAOS {
+			m.Answer, m.Rcode = nil, dns.RcodeRefused
+		}
+	}
+	port := startNSWith(t, nil, []nsFilter{noStatus, noStatus}, z, z)
+	file := filepath.Join(t.TempDir(), "db.voip.test")
+	if err := os.WriteFile(file, []byte(z), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, r := e.report(port, "voip.test", "--zone", file)
+	var got []string
+	for _, c := range r.Checks {
+		got = append(got, codes(c.Findings)...)
+	}
+	if !slices.Contains(got, "zone-not-served") || !slices.Contains(got, "target-down") || code != exitWarning {
+		t.Fatalf("exit %d, findings: %v", code, got)
 	}
 }
