@@ -27,6 +27,15 @@ func TestCheckTargetInDelegatedChild(t *testing.T) {
 	child := "$ORIGIN dc1.voip.test.\n$TTL 300\n@ IN SOA ns hostmaster 1 7200 3600 1209600 300\n@ IN NS ns\nns IN A 127.0.60.4\n" +
 		strings.ReplaceAll(strings.Join(childLines, "\n"), "sip2.dc1 ", "sip2 ") + "\n"
 	port := startNS(t, nil, parent, parent, parent, child)
+	checkDelegatedTarget(t, e, port)
+	// With one authoritative server (ns1 only: a zone of one NS record), the same.
+	one := e.zone(1, 1, "dc1 IN NS ns.dc1", "ns.dc1 IN A 127.0.60.2")
+	port = startNS(t, nil, one, strings.ReplaceAll(child, "127.0.60.4", "127.0.60.2"))
+	checkDelegatedTarget(t, e, port)
+}
+
+func checkDelegatedTarget(t *testing.T, e *env, port int) {
+	t.Helper()
 	code, r := e.report(port, "voip.test")
 	c := r.Checks[0]
 	got := codes(c.Findings)

@@ -585,7 +585,7 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 					t.err = firstOf(t.err, why(r.err))
 					continue
 				}
-				if k > 1 && isReferral(r.msg, zone, n) {
+				if dns.IsSubDomain(zone, n) && isReferral(r.msg, zone, n) {
 					// The name is in a child zone the parent delegates: its servers have the answer.
 					referred[len(out)] = r.msg
 					nx = false
