@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -177,6 +178,10 @@ func row(w io.Writer, cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t
 
 func writeCheck(w io.Writer, c *Check) {
 	switch {
+	case c.File != "" && c.Zone == "" && c.Error == "" && len(c.Records) == 0:
+		fmt.Fprintf(w, ";; Corefile %s: drains\n", c.File)
+		writeFindings(w, c.Findings)
+		return
 	case c.File != "":
 		fmt.Fprintf(w, ";; zone file %s, zone %s\n", c.File, c.Zone)
 	default:
@@ -189,7 +194,7 @@ func writeCheck(w io.Writer, c *Check) {
 		}
 		fmt.Fprintf(w, ", %.0f ms\n", c.DurationMS)
 	}
-	if c.Error != "" {
+	if c.Error != "" && len(c.Servers) == 0 {
 		fmt.Fprintf(w, ";; check could not run: %s\n", c.Error)
 		return
 	}
@@ -217,6 +222,10 @@ func writeCheck(w io.Writer, c *Check) {
 		}
 	}
 
+	if c.Error != "" && len(c.Records) == 0 {
+		fmt.Fprintf(w, "\n;; check could not run: %s\n", c.Error)
+		return
+	}
 	fmt.Fprintln(w)
 	head := []string{"RECORD"}
 	if c.File != "" {
@@ -228,7 +237,11 @@ func writeCheck(w io.Writer, c *Check) {
 		head = append(head, "SERVED BY "+g)
 	}
 	row(w, head...)
-	if len(c.Records) == 0 {
+	authoritative := slices.ContainsFunc(c.Servers, func(s ServerReport) bool { return s.Role == "authoritative" })
+	switch {
+	case len(c.Records) == 0 && c.File == "" && authoritative && authCount == 0:
+		row(w, "(none: no authoritative server gave an authoritative answer)")
+	case len(c.Records) == 0:
 		row(w, "(no SIP or XMPP SRV records)")
 	}
 	for _, rec := range c.Records {
@@ -269,14 +282,22 @@ func writeCheck(w io.Writer, c *Check) {
 	for _, s := range c.Skipped {
 		fmt.Fprintf(w, ";; not probed: %s\n", s)
 	}
+	if c.Error != "" {
+		fmt.Fprintf(w, ";; check incomplete: %s\n", c.Error)
+	}
 
+	writeFindings(w, c.Findings)
+}
+
+// writeFindings is the findings table of a check.
+func writeFindings(w io.Writer, fs []lint.Finding) {
 	fmt.Fprintln(w)
-	if len(c.Findings) == 0 {
+	if len(fs) == 0 {
 		fmt.Fprintln(w, "no findings")
 		return
 	}
 	row(w, "SEVERITY", "CODE", "NAME", "WHERE", "MESSAGE")
-	for _, f := range c.Findings {
+	for _, f := range fs {
 		var where []string
 		if f.Line != 0 {
 			where = append(where, "line "+strconv.Itoa(f.Line))
