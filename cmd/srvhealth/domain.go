@@ -251,6 +251,7 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 		probes, skipped := c.probeAll(ctx, name, append(slices.Clone(srvs), hidden...), targets)
 		ck.Probes, ck.Skipped = probes, append(ck.Skipped, skipped...)
 		ck.Findings = append(ck.Findings, probeFindings(name, probes, c.roots, c.now(), time.Duration(c.opts.certDays)*24*time.Hour)...)
+		wouldServe(&ck)
 	}
 
 	if len(c.servers) > 0 {

@@ -82,6 +82,10 @@ type RecordReport struct {
 	MissingOn []string `json:"missing_on,omitempty"`
 	// Served says, per --server address, whether that server served the record.
 	Served map[string]bool `json:"served,omitempty"`
+	// Srvhealth says what the srvhealth plugin with its defaults would do with an SRV record given what
+	// the check found: "serve", "drop (down)", "drop (cname)", "drop (no_address)", or "serve (all down:
+	// serve_all)". Live checks only.
+	Srvhealth string `json:"srvhealth,omitempty"`
 }
 
 // SRVField is the data of an SRV record, for scripts.
@@ -236,6 +240,10 @@ func writeCheck(w io.Writer, c *Check) {
 	for _, g := range givens {
 		head = append(head, "SERVED BY "+g)
 	}
+	judged := slices.ContainsFunc(c.Records, func(r RecordReport) bool { return r.Srvhealth != "" })
+	if judged {
+		head = append(head, "SRVHEALTH")
+	}
 	row(w, head...)
 	authoritative := slices.ContainsFunc(c.Servers, func(s ServerReport) bool { return s.Role == "authoritative" })
 	switch {
@@ -264,6 +272,9 @@ func writeCheck(w io.Writer, c *Check) {
 			default:
 				cells = append(cells, "no")
 			}
+		}
+		if judged {
+			cells = append(cells, rec.Srvhealth)
 		}
 		row(w, cells...)
 	}
