@@ -86,21 +86,25 @@ type Rule struct {
 // meaning; a rule that goes away leaves its code unused.
 const (
 	// Records, wherever they come from.
-	CodeCNAMETarget    = "cname-target"
-	CodeNoAddress      = "no-address"
-	CodeDoubledOrigin  = "doubled-origin"
-	CodeDotTarget      = "dot-target"
-	CodeDotTargetMixed = "dot-target-mixed"
-	CodePortMismatch   = "port-mismatch"
-	CodeSingleTarget   = "single-target"
-	CodeZeroWeights    = "zero-weights"
-	CodeTTLLong        = "ttl-long"
-	CodeNoTLSSibling   = "no-tls-sibling"
-	CodeNoXMPPServer   = "no-xmpp-server"
-	CodeLegacyJabber   = "legacy-jabber"
-	CodeNoSRV          = "no-srv"
-	CodeNAPTRMismatch  = "naptr-mismatch"
-	CodeNAPTRNoSRV     = "naptr-no-srv"
+	CodeCNAMETarget      = "cname-target"
+	CodeNoAddress        = "no-address"
+	CodeDoubledOrigin    = "doubled-origin"
+	CodeDotTarget        = "dot-target"
+	CodeDotTargetMixed   = "dot-target-mixed"
+	CodePortMismatch     = "port-mismatch"
+	CodeSingleTarget     = "single-target"
+	CodeZeroWeights      = "zero-weights"
+	CodeTTLLong          = "ttl-long"
+	CodeTTLMixed         = "ttl-mixed"
+	CodeIPTarget         = "ip-target"
+	CodeUnderscoreTarget = "underscore-target"
+	CodePortZero         = "port-zero"
+	CodeNoTLSSibling     = "no-tls-sibling"
+	CodeNoXMPPServer     = "no-xmpp-server"
+	CodeLegacyJabber     = "legacy-jabber"
+	CodeNoSRV            = "no-srv"
+	CodeNAPTRMismatch    = "naptr-mismatch"
+	CodeNAPTRNoSRV       = "naptr-no-srv"
 
 	// What only a zone file shows.
 	CodeMissingDot     = "missing-dot"
@@ -108,10 +112,17 @@ const (
 	CodeLabelCase      = "label-case"
 	CodeZoneSyntax     = "zone-syntax"
 
+	// The drain lines of a Corefile.
+	CodeDrainOutside = "drain-outside"
+	CodeDrainUnseen  = "drain-unseen"
+
 	// The authoritative servers, and a server given with --server.
 	CodeNSUnreachable  = "ns-unreachable"
 	CodeNSLame         = "ns-lame"
 	CodeNSDisagree     = "ns-disagree"
+	CodeNSFiltered     = "ns-filtered"
+	CodeNameServfail   = "name-servfail"
+	CodeZoneNotServed  = "zone-not-served"
 	CodeServerStale    = "server-stale"
 	CodeServerDropUp   = "server-dropped-up"
 	CodeServerKeptDown = "server-kept-down"
@@ -140,7 +151,11 @@ var rules = []Rule{
 	{CodeSingleTarget, Info, "a service has a single target: no failover"},
 	{CodeZeroWeights, Info, "every record of a priority with several targets has weight 0"},
 	{CodeTTLLong, Warning, "the TTL is over an hour: caches keep a dead target that long"},
-	{CodeNoTLSSibling, Warning, "_sip._udp or _sip._tcp without _sips._tcp or _sip._tls: TLS-only clients find nothing"},
+	{CodeTTLMixed, Warning, "the records of one RRset have different TTLs (RFC 2181 section 5.2): give them one TTL"},
+	{CodeIPTarget, Error, "an SRV target is an IP address written as a name; RFC 2782 wants a host name with A/AAAA records"},
+	{CodeUnderscoreTarget, Error, "an SRV target has a label starting with an underscore (a service name, not a host): point it at the host"},
+	{CodePortZero, Error, "an SRV record with a real target has port 0, on which no client can connect"},
+	{CodeNoTLSSibling, Warning, "_sip._udp or _sip._tcp without _sips._tcp, the name RFC 3263 clients look up for TLS (_sip._tls is not)"},
 	{CodeNoXMPPServer, Info, "_xmpp-client._tcp without _xmpp-server._tcp: other servers fall back to the bare domain"},
 	{CodeLegacyJabber, Info, "_jabber._tcp is obsolete; clients and servers look up _xmpp-client._tcp and _xmpp-server._tcp"},
 	{CodeNoSRV, Warning, "the domain has none of the SIP or XMPP SRV records"},
@@ -150,9 +165,14 @@ var rules = []Rule{
 	{CodeLookalikeLabel, Error, "zone file: a label like _xmpp_client._tcp or _sips._tls that no client looks up"},
 	{CodeLabelCase, Info, "zone file: a service label in upper case (_sip._TLS); DNS matches it, but write it as clients do"},
 	{CodeZoneSyntax, Error, "zone file: a line that does not parse, or an $INCLUDE not followed"},
+	{CodeDrainOutside, Warning, "Corefile: a drained target is not under the zones of its srvhealth block, so no answer the block filters names it"},
+	{CodeDrainUnseen, Warning, "Corefile: a drained target (and port) is named by no SRV record checked: a typo, or a record already gone"},
 	{CodeNSUnreachable, Error, "an authoritative server does not answer"},
 	{CodeNSLame, Error, "an authoritative server answers, but not authoritatively (lame delegation) or with an error"},
 	{CodeNSDisagree, Warning, "the authoritative servers give different answers (an update not yet everywhere)"},
+	{CodeNSFiltered, Info, "an authoritative server runs srvhealth on its answers (its status view says so): it serves what its probes let through, not the zone; the targets it left out are probed too"},
+	{CodeNameServfail, Error, "an authoritative server that serves the zone answers SERVFAIL (or another error) for one name: clients get no answer there"},
+	{CodeZoneNotServed, Warning, "a record of the zone file given with --zone is not served by an authoritative server: srvhealth filtering it, or the file not deployed there"},
 	{CodeServerStale, Warning, "the server given with --server serves a record no authoritative server has"},
 	{CodeServerDropUp, Warning, "the server given with --server leaves out a target that answered our probe"},
 	{CodeServerKeptDown, Info, "the server given with --server serves a target that did not answer our probe"},
@@ -162,7 +182,7 @@ var rules = []Rule{
 	{CodeServiceDown, Error, "no target of a service answers its probe"},
 	{CodeCertExpired, Error, "the certificate has expired or is not yet valid"},
 	{CodeCertExpiring, Warning, "the certificate expires soon (--cert-days, default 14)"},
-	{CodeCertName, Error, "the certificate does not name the service domain (RFC 6125, RFC 5922, RFC 6120)"},
+	{CodeCertName, Error, "the certificate does not name the service domain in any form its protocol accepts (DNS-ID; SIP URI, RFC 5922; XMPP SRV-ID or XmppAddr, RFC 6120)"},
 	{CodeCertUntrusted, Error, "the certificate chain does not lead to a trusted root"},
 	{CodeStartTLSMissing, Error, "an XMPP server does not offer STARTTLS"},
 	{CodeStartTLSOptional, Info, "an XMPP server offers STARTTLS but does not require it"},

@@ -181,7 +181,8 @@ func TestMissingDot(t *testing.T) {
 		{"sip1.example.com", "example.com.", true},
 		{"SIP1.Example.COM", "example.com.", true},
 		{"example.com", "example.com.", true},
-		{"sip.example.org", "voip.example.com.", false},
+		{"sip.example.org", "voip.example.com.", true}, // .org is a public suffix: meant absolute
+		{"sip1.example.net", "example.com.", true},
 		{"sip.example.com", "voip.example.com.", true},
 		{"sip1", "example.com.", false},
 		{"sip1.dc1", "example.com.", false},

@@ -2,6 +2,8 @@ package lint
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -37,6 +39,67 @@ func CheckServers(zone string, servers []Server) []Finding {
 		case s.Lame != "":
 			fs = append(fs, newFinding(CodeNSLame, zone,
 				"server %s is listed as authoritative but answers %s: fix the delegation or the server", s.Name, s.Lame).at(s.Address))
+		}
+	}
+	return fs
+}
+
+// Filtered is what an authoritative server with srvhealth in front of its zone served for one SRV name,
+// next to what its status view lists there.
+type Filtered struct {
+	Server  string // "ns1.example.com."
+	Address string
+	Name    string // the SRV name
+	// Rcode is the error code it answered with ("SERVFAIL" for the all_down servfail policy); empty for
+	// an answer with records or without.
+	Rcode string
+	// LeftOut are the targets the status lists and the answer did not carry, "target:port (state)".
+	LeftOut []string
+	// Listed is how many targets the status lists; Down how many of them are down or drained.
+	Listed, Down int
+}
+
+// CheckFiltered judges an answer srvhealth filtered: an info that says what was left out and why, so that
+// neither a short answer passes for the zone nor a deliberate all-down answer for a broken server.
+func CheckFiltered(f Filtered) []Finding {
+	if len(f.LeftOut) == 0 && f.Rcode == "" {
+		return nil
+	}
+	msg := fmt.Sprintf("server %s runs srvhealth in front of the zone (its status answers): ", f.Server)
+	switch {
+	case f.Rcode != "" && f.Listed > 0 && f.Down == f.Listed:
+		msg += fmt.Sprintf("it answers %s because every target is down (%s): srvhealth's all_down policy, not a broken server", f.Rcode, strings.Join(f.LeftOut, ", "))
+	case f.Rcode != "":
+		msg += fmt.Sprintf("it answers %s although its status lists %d targets, %d down (%s)", f.Rcode, f.Listed, f.Down, strings.Join(f.LeftOut, ", "))
+	default:
+		msg += fmt.Sprintf("its answer leaves out %d of %d targets (%s); they are probed here all the same", len(f.LeftOut), f.Listed, strings.Join(f.LeftOut, ", "))
+	}
+	return []Finding{newFinding(CodeNSFiltered, f.Name, "%s", msg).at(f.Address)}
+}
+
+// CheckNameServfail judges an error code for one name from a server that answers the zone's SOA with
+// authority: not a lame server, but no answer for clients there.
+func CheckNameServfail(server, address, name, rcode string) []Finding {
+	return []Finding{newFinding(CodeNameServfail, name,
+		"server %s answers %s for %s while it serves the zone: clients get no answer. With srvhealth in front of the zone that is its all_down servfail policy (every target down: srvhealth status tells); otherwise the zone's data for the name is broken", server, rcode, name).at(address)}
+}
+
+// CheckZoneServed judges an authoritative server's answer for name against the records of the zone file
+// given as the truth: each record of the file (key: "priority weight port target") the answer does not
+// carry is a finding, with what may cause it.
+func CheckZoneServed(file, server, address, name string, fileRecords, served []*dns.SRV) []Finding {
+	key := func(r *dns.SRV) string {
+		return fmt.Sprintf("%d %d %d %s", r.Priority, r.Weight, r.Port, strings.ToLower(r.Target))
+	}
+	got := map[string]bool{}
+	for _, r := range served {
+		got[key(r)] = true
+	}
+	var fs []Finding
+	for _, r := range fileRecords {
+		if !got[key(r)] {
+			fs = append(fs, newFinding(CodeZoneNotServed, name,
+				"%s has %q, which server %s does not serve: srvhealth in front of the zone leaving out a target it finds down (probed here all the same), or the file not deployed there yet", file, key(r), server).on(strings.ToLower(r.Target)).at(address))
 		}
 	}
 	return fs
@@ -301,7 +364,7 @@ func CheckCertificate(c Certificate, roots *x509.CertPool, now time.Time, warn t
 	case leaf.NotAfter.Sub(now) < warn:
 		f(CodeCertExpiring, "certificate for %s expires in %d days, on %s", subject(leaf), int(leaf.NotAfter.Sub(now).Hours()/24), leaf.NotAfter.UTC().Format(time.DateOnly))
 	}
-	if err := leaf.VerifyHostname(c.Domain); err != nil {
+	if !namesDomain(leaf, c.Domain, c.Name) {
 		f(CodeCertName, "certificate names %s, not the service domain %s", subject(leaf), c.Domain)
 	}
 	vo := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), CurrentTime: now,
@@ -316,6 +379,92 @@ func CheckCertificate(c Certificate, roots *x509.CertPool, now time.Time, warn t
 		}
 	}
 	return fs
+}
+
+// The otherName types of subjectAltName that name an XMPP service: XmppAddr (RFC 6120 section 13.7.1.4)
+// and SRVName (RFC 4985).
+var (
+	oidSAN      = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidXMPPAddr = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 5}
+	oidSRVName  = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 7}
+)
+
+// namesDomain reports whether a certificate carries the identity of the service domain for the service
+// of the SRV owner, as its protocol defines the identity:
+//   - any service: a DNS-ID (dNSName, wildcards as RFC 6125 allows them), and the common name of a
+//     certificate without any subjectAltName (RFC 5922 section 7.1, RFC 6125 section 6.4.4);
+//   - SIP: a URI-ID "sip:DOMAIN" (or sips:) without a user part (RFC 5922 section 7.1);
+//   - XMPP: the SRV-ID "_xmpp-client.DOMAIN" or "_xmpp-server.DOMAIN" of the service (RFC 4985), or the
+//     XmppAddr "DOMAIN" (RFC 6120 section 13.7.1.2).
+func namesDomain(leaf *x509.Certificate, domain, owner string) bool {
+	if leaf.VerifyHostname(domain) == nil {
+		return true
+	}
+	hasSAN := slices.ContainsFunc(leaf.Extensions, func(e pkix.Extension) bool { return e.Id.Equal(oidSAN) })
+	if !hasSAN && strings.EqualFold(leaf.Subject.CommonName, domain) {
+		return true
+	}
+	svc, _ := ServiceOf(owner)
+	switch svc.Protocol {
+	case "sip":
+		for _, u := range leaf.URIs {
+			if (u.Scheme == "sip" || u.Scheme == "sips") && !strings.Contains(u.Opaque, "@") &&
+				strings.EqualFold(strings.TrimSuffix(u.Opaque, "."), domain) {
+				return true
+			}
+		}
+	case "xmpp":
+		srvID := "_xmpp-" + svc.Role + "." + domain
+		if svc.Legacy {
+			srvID = "_xmpp-server." + domain
+		}
+		for _, o := range otherNames(leaf) {
+			if o.id.Equal(oidXMPPAddr) && strings.EqualFold(o.value, domain) || o.id.Equal(oidSRVName) && strings.EqualFold(o.value, srvID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type otherNameValue struct {
+	id    asn1.ObjectIdentifier
+	value string
+}
+
+// otherNames reads the otherName entries of a certificate's subjectAltName, which crypto/x509 skips:
+// otherName ::= [0] { type-id OBJECT IDENTIFIER, value [0] EXPLICIT ANY } (RFC 5280 section 4.2.1.6),
+// with a string as the value.
+func otherNames(c *x509.Certificate) []otherNameValue {
+	var out []otherNameValue
+	for _, e := range c.Extensions {
+		if !e.Id.Equal(oidSAN) {
+			continue
+		}
+		var names []asn1.RawValue
+		if _, err := asn1.Unmarshal(e.Value, &names); err != nil {
+			return nil
+		}
+		for _, n := range names {
+			if n.Class != asn1.ClassContextSpecific || n.Tag != 0 {
+				continue
+			}
+			var id asn1.ObjectIdentifier
+			rest, err := asn1.Unmarshal(n.Bytes, &id)
+			if err != nil {
+				continue
+			}
+			var explicit, str asn1.RawValue
+			if _, err := asn1.Unmarshal(rest, &explicit); err != nil || explicit.Tag != 0 {
+				continue
+			}
+			if _, err := asn1.Unmarshal(explicit.Bytes, &str); err != nil {
+				continue
+			}
+			out = append(out, otherNameValue{id, string(str.Bytes)})
+		}
+	}
+	return out
 }
 
 // subject names a certificate by its DNS names, or its common name when it has none.

@@ -2,10 +2,12 @@ package lint
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/publicsuffix"
 )
 
 // SRV is an SRV record and, when it comes from a zone file, where it stands there.
@@ -29,6 +31,9 @@ type Target struct {
 	Exists bool   // false: the name does not exist (NXDOMAIN)
 	CNAME  string // the name the target is an alias for; empty when it is none
 	Addrs  int    // A and AAAA records, at the end of the alias chain
+	// Outside marks an alias chain that leaves the data it was resolved in (a zone file): Addrs says
+	// nothing, so no-address does not fire.
+	Outside bool
 }
 
 // Domain is what is known of a service domain's records: from a zone file, or from its authoritative
@@ -127,14 +132,24 @@ func (d *Domain) checkSet(owner string, svc Service, isService bool, set []SRV) 
 	seen := map[string]bool{}
 	var ttl uint32
 	ttlLine := 0
+	mixed := false
 	for _, r := range set {
 		if r.Hdr.Ttl > ttl {
 			ttl, ttlLine = r.Hdr.Ttl, r.Line
+		}
+		if r.Hdr.Ttl != set[0].Hdr.Ttl && !mixed {
+			mixed = true
+			fs = append(fs, newFinding(CodeTTLMixed, owner,
+				"TTLs %d and %d in one RRset: RFC 2181 section 5.2 forbids it and caches may keep the lowest; give every record one TTL", set[0].Hdr.Ttl, r.Hdr.Ttl).onLine(r.Line))
 		}
 		if r.Target == "." {
 			continue
 		}
 		target := strings.ToLower(r.Target)
+		if r.Port == 0 {
+			fs = append(fs, newFinding(CodePortZero, owner,
+				"port 0 for target %s: no client can connect to it; give the service's port, or the target \".\" alone to say there is no service", target).on(target).onLine(r.Line))
+		}
 		if isService {
 			if other, bad := portMismatch(svc, r.Port); bad {
 				fs = append(fs, newFinding(CodePortMismatch, owner,
@@ -146,6 +161,10 @@ func (d *Domain) checkSet(owner string, svc Service, isService bool, set []SRV) 
 		}
 		seen[target] = true
 		fs = append(fs, d.checkName(owner, target, r.Written, r.Line)...)
+		if f, bad := hostFinding(owner, target, r.Written); bad {
+			fs = append(fs, f.onLine(r.Line))
+			continue // no address under such a name is the same mistake, said once
+		}
 		t, resolved := d.Targets[target]
 		switch {
 		case !resolved:
@@ -156,7 +175,7 @@ func (d *Domain) checkSet(owner string, svc Service, isService bool, set []SRV) 
 				fs = append(fs, newFinding(CodeCNAMETarget, owner,
 					"target %s is an alias for %s; RFC 2782 forbids aliases as SRV targets: point the record at %s", target, t.CNAME, t.CNAME).on(target).onLine(r.Line))
 			}
-			if t.Addrs == 0 {
+			if t.Addrs == 0 && !t.Outside {
 				fs = append(fs, newFinding(CodeNoAddress, owner, "target %s has no A or AAAA record", target).on(target).onLine(r.Line))
 			}
 		}
@@ -198,6 +217,30 @@ func (d *Domain) checkSet(owner string, svc Service, isService bool, set []SRV) 
 	return fs
 }
 
+// hostFinding judges whether an SRV target can be a host name at all: an IP address written as a name
+// (192.0.2.1. or, without its dot, 192.0.2.1.example.com.), or a name with an underscore label, which is a
+// service name (_sip._udp.example.com.) and never a host's.
+func hostFinding(owner, target, written string) (Finding, bool) {
+	w := strings.TrimSuffix(written, ".")
+	if _, err := netip.ParseAddr(w); err == nil && w != "" {
+		return newFinding(CodeIPTarget, owner,
+			"target written %s is an IP address; RFC 2782 wants a host name: add an A or AAAA record for a name and point the record at it", written).on(target), true
+	}
+	if labels := dns.SplitDomainName(target); len(labels) >= 4 {
+		if a, err := netip.ParseAddr(strings.Join(labels[:4], ".")); err == nil && a.Is4() {
+			return newFinding(CodeIPTarget, owner,
+				"target %s starts with an IP address; RFC 2782 wants a host name: add an A or AAAA record for a name and point the record at it", target).on(target), true
+		}
+	}
+	for _, l := range dns.SplitDomainName(target) {
+		if strings.HasPrefix(l, "_") {
+			return newFinding(CodeUnderscoreTarget, owner,
+				"target %s has the label %s: a service name, not a host; point the record at the host that serves it", target, l).on(target), true
+		}
+	}
+	return Finding{}, false
+}
+
 // checkName applies the rules about how a target or replacement name is written: the missing trailing
 // dot, seen in the zone file itself, or its result, the zone twice at the end of the name.
 func (d *Domain) checkName(owner, target, written string, line int) []Finding {
@@ -213,8 +256,9 @@ func (d *Domain) checkName(owner, target, written string, line int) []Finding {
 }
 
 // missingDot reports whether a name written in a zone file without a trailing dot looks like it was
-// meant to be absolute: it ends in the origin ("sip1.example.com" in example.com.) or in the origin's top
-// label ("sip1.example.net" in example.com.). A relative name like "sip1" or "sip1.dc1" is fine.
+// meant to be absolute: it ends in the origin ("sip1.example.com" in example.com.), in the origin's top
+// label ("sip1.example.org" in example.com.), or in another public suffix of the ICANN section of the
+// Public Suffix List ("sip1.example.net" in example.com.). A relative name like "sip1" or "sip1.dc1" is fine.
 func missingDot(written, origin string) bool {
 	if strings.HasSuffix(written, ".") || written == "@" || origin == "." || origin == "" {
 		return false
@@ -225,7 +269,14 @@ func missingDot(written, origin string) bool {
 		return true
 	}
 	i := strings.LastIndexByte(w, '.')
-	return i >= 0 && w[i+1:] == o[strings.LastIndexByte(o, '.')+1:]
+	if i < 0 {
+		return false
+	}
+	if w[i+1:] == o[strings.LastIndexByte(o, '.')+1:] {
+		return true
+	}
+	suffix, icann := publicsuffix.PublicSuffix(w)
+	return icann && suffix != w
 }
 
 // siblings applies the rules about services that should come in pairs, per service domain.
@@ -239,13 +290,18 @@ func siblings(labels map[string]map[string]bool) []Finding {
 	has := func(l map[string]bool, label string) bool { return l[label] || l[label+"."] }
 	for _, dom := range doms {
 		l := labels[dom]
-		if (l["_sip._udp."] || l["_sip._tcp."]) && !has(l, "_sips._tcp.") && !has(l, "_sip._tls.") {
+		// RFC 3263 section 4.1: a client that wants TLS looks up _sips._tcp. _sip._tls is an older
+		// name some stacks also ask for, never instead.
+		if (l["_sip._udp."] || l["_sip._tcp."]) && !has(l, "_sips._tcp.") {
 			plain := "_sip._tcp." + dom
 			if !l["_sip._tcp."] {
 				plain = "_sip._udp." + dom
 			}
-			fs = append(fs, newFinding(CodeNoTLSSibling, plain,
-				"SIP without TLS: no _sips._tcp.%s or _sip._tls.%s, so clients that insist on TLS find nothing; publish _sips._tcp (port 5061)", dom, dom))
+			msg := "SIP without TLS: no _sips._tcp.%s, so clients that insist on TLS find nothing; publish _sips._tcp (port 5061)"
+			if has(l, "_sip._tls.") {
+				msg = "no _sips._tcp.%s: RFC 3263 clients look up _sips._tcp for TLS, not _sip._tls; publish _sips._tcp (port 5061) beside it"
+			}
+			fs = append(fs, newFinding(CodeNoTLSSibling, plain, msg, dom))
 		}
 		if l["_xmpp-client._tcp."] && !has(l, "_xmpp-server._tcp.") {
 			fs = append(fs, newFinding(CodeNoXMPPServer, "_xmpp-client._tcp."+dom,

@@ -117,6 +117,7 @@ var ruleCases = []ruleCase{
 	{"address target", CodeCNAMETarget, false, clean(""), 0},
 
 	{"target without address", CodeNoAddress, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 ghost\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\nghost IN TXT \"here\"\n"), 21},
+	{"alias out of the zone file", CodeNoAddress, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 alias\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\nalias IN CNAME xmpp.example.net.\n"), 0},
 	{"target that does not exist", CodeNoAddress, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 nowhere\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n"), 21},
 	{"alias to nothing", CodeNoAddress, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 alias\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\nalias IN CNAME nowhere\n"), 21},
 	{"target outside the zone file", CodeNoAddress, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp.example.net.\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n"), 0},
@@ -150,8 +151,22 @@ var ruleCases = []ruleCase{
 	{"a day", CodeTTLLong, true, clean("_xmpps-client._tcp 86400 IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp 86400 IN SRV 0 1 5223 xmpp2\n"), 21},
 	{"an hour", CodeTTLLong, false, clean("_xmpps-client._tcp 3600 IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp 3600 IN SRV 0 1 5223 xmpp2\n"), 0},
 
+	{"ttls of one set differ", CodeTTLMixed, true, clean("_xmpps-client._tcp 300 IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp 600 IN SRV 0 1 5223 xmpp2\n"), 22},
+	{"one ttl", CodeTTLMixed, false, clean(""), 0},
+
+	{"IPv4 address as target", CodeIPTarget, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 192.0.2.3.\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"IPv4 address as target, no dot", CodeIPTarget, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 192.0.2.4\n"), 22},
+	{"host names", CodeIPTarget, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 4.xmpp2\n4.xmpp2 IN A 192.0.2.4\n"), 0},
+
+	{"service name as target", CodeUnderscoreTarget, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 _xmpp-client._tcp.example.com.\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"host names", CodeUnderscoreTarget, false, clean(""), 0},
+
+	{"port 0 with a target", CodePortZero, true, clean("_xmpps-client._tcp IN SRV 0 1 0 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"port 0 with the target .", CodePortZero, false, clean("_xmpps-client._tcp IN SRV 0 0 0 .\n"), 0},
+
 	{"sip without tls", CodeNoTLSSibling, true, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n"), 0},
-	{"sip with _sip._tls", CodeNoTLSSibling, false, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n_sip._tls IN SRV 0 1 5061 sip1\n_sip._tls IN SRV 0 1 5061 sip2\n"), 0},
+	// RFC 3263 section 4.1: a client that wants TLS looks up _sips._tcp; _sip._tls is not asked for.
+	{"sip with _sip._tls only", CodeNoTLSSibling, true, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n_sip._tls IN SRV 0 1 5061 sip1\n_sip._tls IN SRV 0 1 5061 sip2\n"), 0},
 	{"tls said to be unavailable", CodeNoTLSSibling, false, only("_sip._udp IN SRV 0 1 5060 sip1\n_sip._udp IN SRV 0 1 5060 sip2\n_sips._tcp IN SRV 0 0 0 .\n"), 0},
 
 	{"client without server", CodeNoXMPPServer, true, only("_xmpp-client._tcp IN SRV 0 1 5222 xmpp1\n_xmpp-client._tcp IN SRV 0 1 5222 xmpp2\n"), 0},
@@ -173,6 +188,7 @@ var ruleCases = []ruleCase{
 
 	{"target with the origin, no dot", CodeMissingDot, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1.example.com\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
 	{"target in another domain, no dot", CodeMissingDot, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp.other.com\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
+	{"target in another domain under another TLD, no dot", CodeMissingDot, true, clean("_xmpps-client._tcp IN SRV 0 1 5223 sip1.example.net\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp2\n"), 21},
 	{"relative targets", CodeMissingDot, false, clean("_xmpps-client._tcp IN SRV 0 1 5223 xmpp1\n_xmpps-client._tcp IN SRV 0 1 5223 xmpp.dc1\nxmpp.dc1 IN A 192.0.2.9\n"), 0},
 
 	{"underscore for hyphen", CodeLookalikeLabel, true, clean("_xmpp_client._tcp IN SRV 0 1 5222 xmpp1\n"), 21},
@@ -187,6 +203,22 @@ var ruleCases = []ruleCase{
 	{"include", CodeZoneSyntax, true, clean("$INCLUDE other.db\n"), 21},
 	{"parses", CodeZoneSyntax, false, clean("_sip._tls IN SRV ( 0 1 ; a comment\n   5061 sip1 )\n_sip._tls IN SRV 0 1 5061 sip2\n"), 0},
 
+	{"drain outside the zones", CodeDrainOutside, true, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip1.example.org.", Line: 3}}, nil)
+	}, 3},
+	{"drain outside the zones, named by a record", CodeDrainOutside, false, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip.provider.net."}}, func(string, uint16) bool { return true })
+	}, 0},
+	{"drain of a target no record names", CodeDrainUnseen, true, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip3.example.com.", Port: 5060, Line: 4}}, func(string, uint16) bool { return false })
+	}, 4},
+	{"drain of a target a record names", CodeDrainUnseen, false, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip1.example.com."}}, func(t string, _ uint16) bool { return t == "sip1.example.com." })
+	}, 0},
+	{"drain with nothing to compare", CodeDrainUnseen, false, func(*testing.T) []Finding {
+		return CheckDrains([]string{"example.com."}, []Drain{{Target: "sip3.example.com."}}, nil)
+	}, 0},
+
 	{"no answer", CodeNSUnreachable, true, func(*testing.T) []Finding {
 		return CheckServers("example.com.", []Server{{Name: "ns1.example.com.", Address: "192.0.2.53:53"}, {Name: "ns2.example.com.", Address: "192.0.2.54:53", Err: "timeout"}})
 	}, 0},
@@ -198,6 +230,31 @@ var ruleCases = []ruleCase{
 	}, 0},
 	{"authoritative", CodeNSLame, false, func(*testing.T) []Finding {
 		return CheckServers("example.com.", []Server{{Name: "ns1.example.com.", Address: "192.0.2.53:53"}})
+	}, 0},
+
+	{"a target left out", CodeNSFiltered, true, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, LeftOut: []string{"sip2.example.com.:5060 (down)"}, Listed: 2, Down: 1})
+	}, 0},
+	{"all down, servfail", CodeNSFiltered, true, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Rcode: "SERVFAIL", LeftOut: []string{"sip1.example.com.:5060 (down)", "sip2.example.com.:5060 (down)"}, Listed: 2, Down: 2})
+	}, 0},
+	{"nothing left out", CodeNSFiltered, false, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Listed: 2})
+	}, 0},
+	{"servfail for one name", CodeNameServfail, true, func(*testing.T) []Finding {
+		return CheckNameServfail("ns1.example.com.", "192.0.2.53:53", sipUDP, "SERVFAIL")
+	}, 0},
+	{"a filtered servfail is not name-servfail", CodeNameServfail, false, func(*testing.T) []Finding {
+		return CheckFiltered(Filtered{Server: "ns1.example.com.", Address: "192.0.2.53:53", Name: sipUDP, Rcode: "SERVFAIL", Listed: 1, Down: 1, LeftOut: []string{"sip1.example.com.:5060 (down)"}})
+	}, 0},
+
+	{"a record of the file not served", CodeZoneNotServed, true, func(*testing.T) []Finding {
+		a, b := srv(sipUDP, 300, 10, 1, 5060, "sip1.example.com."), srv(sipUDP, 300, 10, 1, 5060, "sip2.example.com.")
+		return CheckZoneServed("db.example.com", "ns1.example.com.", "192.0.2.53:53", sipUDP, []*dns.SRV{a.SRV, b.SRV}, []*dns.SRV{a.SRV})
+	}, 0},
+	{"every record of the file served", CodeZoneNotServed, false, func(*testing.T) []Finding {
+		a, b := srv(sipUDP, 300, 10, 1, 5060, "sip1.example.com."), srv(sipUDP, 5, 10, 1, 5060, "sip2.example.com.")
+		return CheckZoneServed("db.example.com", "ns1.example.com.", "192.0.2.53:53", sipUDP, []*dns.SRV{a.SRV, b.SRV}, []*dns.SRV{b.SRV, a.SRV})
 	}, 0},
 
 	{"a record on two of three", CodeNSDisagree, true, func(*testing.T) []Finding {
@@ -345,4 +402,25 @@ func list(fs []Finding) string {
 		b.WriteString("  " + f.String() + "\n")
 	}
 	return b.String()
+}
+
+// Service labels registered with IANA (RFC 6335) are services of their own, however close their names
+// are to sip or xmpp: a printer's DNS-SD records, ssh, smb, ftp, ntp, rdp, smtp. Issue 24 item 12.
+func TestLookalikeRegisteredServices(t *testing.T) {
+	for _, label := range []string{"_ipp._tcp", "_ipps._tcp", "_ssh._tcp", "_smb._tcp", "_ftp._tcp", "_ntp._udp", "_rdp._tcp",
+		"_smtp._tcp", "_sip._sctp", "_sips._sctp", "_stun._udp", "_turns._tcp", "_xmpp-bosh._tcp", "_sftp-ssh._tcp", "_pdl-datastream._tcp"} {
+		fs := zoneFindings(t, zoneHead+cleanServices+label+" IN SRV 0 1 631 sip1\n")
+		for _, f := range fs {
+			if f.Code == CodeLookalikeLabel {
+				t.Errorf("%s: %s", label, f)
+			}
+		}
+	}
+	// Not registered, or registered for another transport: still a lookalike.
+	for _, label := range []string{"_xmpp_client._tcp", "_sips._tls", "sip._udp", "_xmpp-clinet._tcp", "_sip._tpc", "_sipp._udp"} {
+		fs := zoneFindings(t, zoneHead+cleanServices+label+" IN SRV 0 1 5060 sip1\n")
+		if !slices.ContainsFunc(fs, func(f Finding) bool { return f.Code == CodeLookalikeLabel }) {
+			t.Errorf("%s: no lookalike-label", label)
+		}
+	}
 }

@@ -292,10 +292,13 @@ func (z *Zone) Check() []Finding {
 			}
 		}
 	}
+	zd := newZoneData(z.Origin, z.Records)
 	for _, r := range d.SRV {
 		t := strings.ToLower(r.Target)
 		if t != "." && dns.IsSubDomain(z.Origin, t) {
-			d.Targets[t] = resolveInZone(names, t)
+			if res, ok := zd.resolve(t); ok {
+				d.Targets[t] = res
+			}
 		}
 	}
 	return append(fs, d.Check()...)
@@ -310,14 +313,88 @@ func lineOf(z *Zone, rr dns.RR) int {
 	return 0
 }
 
-// resolveInZone resolves a name with the zone's own records, following aliases within the zone (at most
-// 8, as resolvers bound chains).
-func resolveInZone(names map[string][]dns.RR, name string) Target {
+// zoneData answers questions from a zone file's records the way its authoritative server would
+// (RFC 1034 section 4.3.2): names at or below an NS cut belong to the child zone, a name the file does not
+// hold is answered from the wildcard of its closest encloser (RFC 4592), and a name with only names below
+// it (an empty non-terminal) exists without records.
+type zoneData struct {
+	origin string
+	names  map[string][]dns.RR // owner -> records
+	exists map[string]bool     // every owner and every name between an owner and the origin
+}
+
+func newZoneData(origin string, records []Record) *zoneData {
+	zd := &zoneData{origin: origin, names: map[string][]dns.RR{}, exists: map[string]bool{}}
+	for _, r := range records {
+		o := strings.ToLower(r.Header().Name)
+		zd.names[o] = append(zd.names[o], r.RR)
+		for n := o; dns.IsSubDomain(origin, n) && !zd.exists[n]; {
+			zd.exists[n] = true
+			i, end := dns.NextLabel(n, 0)
+			if end {
+				break
+			}
+			n = n[i:]
+		}
+	}
+	return zd
+}
+
+// delegated reports whether name is at or below an NS cut of the zone (the origin's own NS records are
+// not a cut).
+func (zd *zoneData) delegated(name string) bool {
+	for n := name; n != zd.origin && dns.IsSubDomain(zd.origin, n); {
+		for _, rr := range zd.names[n] {
+			if rr.Header().Rrtype == dns.TypeNS {
+				return true
+			}
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return false
+}
+
+// lookup returns the records the server answers name with (a wildcard's, with a name that does not
+// exist), and whether the name exists at all.
+func (zd *zoneData) lookup(name string) ([]dns.RR, bool) {
+	if zd.exists[name] {
+		return zd.names[name], true
+	}
+	// The closest encloser is the longest existing ancestor; only its wildcard may answer.
+	for n := name; dns.IsSubDomain(zd.origin, n); {
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+		if zd.exists[n] {
+			rrs, ok := zd.names["*."+n]
+			return rrs, ok
+		}
+	}
+	return nil, false
+}
+
+// resolve resolves a target of the zone with the zone's own records, following aliases (at most 8, as
+// resolvers bound chains). It returns false for a target in a delegated child zone, whose records the
+// file does not hold. An alias that leads out of the zone, or into a child, leaves the addresses unknown.
+func (zd *zoneData) resolve(name string) (Target, bool) {
 	var t Target
+	if zd.delegated(name) {
+		return t, false
+	}
 	for range 8 {
-		rrs, ok := names[name]
+		if !dns.IsSubDomain(zd.origin, name) || zd.delegated(name) {
+			t.Outside = true
+			return t, true
+		}
+		rrs, ok := zd.lookup(name)
 		if !ok {
-			return t
+			return t, true
 		}
 		t.Exists = true
 		next := ""
@@ -330,7 +407,7 @@ func resolveInZone(names map[string][]dns.RR, name string) Target {
 			}
 		}
 		if next == "" {
-			return t
+			return t, true
 		}
 		if t.CNAME == "" {
 			t.CNAME = next
@@ -338,7 +415,7 @@ func resolveInZone(names map[string][]dns.RR, name string) Target {
 		name = next
 		t.Addrs = 0
 	}
-	return t
+	return t, true
 }
 
 // otherServices are service labels (without underscores, in lower case) that look like a SIP or XMPP
@@ -373,7 +450,7 @@ func labelFinding(owner string) (Finding, bool) {
 		return Finding{}, false
 	}
 	bare := strings.TrimPrefix(strings.ToLower(first), "_") + "." + strings.TrimPrefix(strings.ToLower(second), "_")
-	if otherServices[bare] {
+	if otherServices[bare] || registered(first, second) {
 		return Finding{}, false
 	}
 	for _, s := range services {
@@ -387,6 +464,23 @@ func labelFinding(owner string) (Finding, bool) {
 		}
 	}
 	return Finding{}, false
+}
+
+// registered reports whether _service._proto is a service of its own under RFC 6335: the service name is
+// in IANA's registry for that transport protocol (a DNS-SD name registered without a port, for _tcp or
+// _udp, as RFC 6763 section 7 uses them). An edit distance alone took _ipp._tcp, _ssh._tcp or _ntp._udp for
+// misspelt SIP labels.
+func registered(service, proto string) bool {
+	if !strings.HasPrefix(service, "_") || !strings.HasPrefix(proto, "_") {
+		return false
+	}
+	name, p := strings.ToLower(service[1:]), strings.ToLower(proto[1:])
+	for _, rp := range ianaServices[name] {
+		if rp == p || rp == "any" && (p == "tcp" || p == "udp") {
+			return true
+		}
+	}
+	return false
 }
 
 // distance is the Levenshtein distance between a and b.

@@ -24,6 +24,7 @@ type options struct {
 	port     int           // the authoritative servers' port
 	servers  []string      // --server HOST[:PORT], each also asked and compared
 	zones    []string      // --zone FILE, linted offline
+	corefile string        // --corefile FILE: its drains are checked against the records
 	origin   string        // the zone of a file without $ORIGIN
 	timeout  time.Duration // bounds each DNS question and each probe
 	parallel int           // DNS questions and probes in flight at once
@@ -44,7 +45,13 @@ target, probe every address of every target with the service's own protocol (SIP
 stream and STARTTLS, TLS with its certificate) and lint it all. With --zone, lint a zone file offline
 with the same rules plus what only the file shows.
 
-Exit status: 0 ok, 1 warnings, 2 errors or an unreachable service, 3 the check could not run.
+Certificates are verified (chain against the system's roots or --ca, and the service domain's name): a
+bad one is a finding, not a dead target. The srvhealth plugin verifies them only with tls_verify in its
+block; without it, a target with such a certificate stays up there.
+
+Exit status: 0 ok, 1 warnings, 2 errors or an unreachable service, 3 the check could not run (no
+authoritative server answers, a --server does not...). Over several domains and files the worst wins in
+the order 2, 3, 1, 0: an error anywhere is 2 even when another domain could not be checked.
 
 flags:
 `
@@ -68,6 +75,7 @@ func parseCheck(args []string, stderr io.Writer) (*options, error) {
 		o.zones = append(o.zones, s)
 		return nil
 	})
+	fs.StringVar(&o.corefile, "corefile", "", "check the drain lines of this Corefile's srvhealth blocks against the records checked (`FILE`)")
 	fs.StringVar(&o.origin, "origin", "", "the `ZONE` of a zone file that has no $ORIGIN")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "bound on each DNS question and each probe")
 	fs.IntVar(&o.parallel, "parallel", o.parallel, "DNS questions and probes in flight at once")
@@ -88,7 +96,7 @@ func parseCheck(args []string, stderr io.Writer) (*options, error) {
 		args = fs.Args()[1:]
 	}
 	switch {
-	case len(o.domains) == 0 && len(o.zones) == 0:
+	case len(o.domains) == 0 && len(o.zones) == 0 && o.corefile == "":
 		return nil, errors.New("no domain and no --zone to check")
 	case o.timeout <= 0:
 		return nil, errors.New("--timeout must be positive")
@@ -158,6 +166,15 @@ type checker struct {
 	roots     *x509.CertPool // nil: the system's
 	probeOpts probe.Options
 	now       func() time.Time
+	// truth holds the SRV records of each --zone file by its zone: what a domain in that zone must
+	// serve, whatever an authoritative server's srvhealth lets through.
+	truth map[string]zoneTruth
+}
+
+// zoneTruth is the SRV records of a zone file, by owner in lower case.
+type zoneTruth struct {
+	file string
+	srv  map[string][]*dns.SRV
 }
 
 func newChecker(o *options) (*checker, error) {
@@ -207,6 +224,9 @@ func (c *checker) run(ctx context.Context) *Report {
 	for _, d := range c.opts.domains {
 		rep.Checks = append(rep.Checks, c.checkDomain(ctx, d))
 	}
+	if c.opts.corefile != "" {
+		rep.Checks = append(rep.Checks, checkCorefile(c.opts.corefile, rep.Checks))
+	}
 	var all []lint.Finding
 	failed := false
 	for _, ck := range rep.Checks {
@@ -223,11 +243,13 @@ func (c *checker) run(ctx context.Context) *Report {
 			rep.Counts.Info++
 		}
 	}
+	// The monitoring-plugin order: CRITICAL over UNKNOWN over WARNING. A domain that could not be
+	// checked does not hide another's error, and a warning does not hide that something went unchecked.
 	switch worst := lint.Worst(all); {
-	case failed:
-		rep.Status, rep.ExitCode = "unknown", exitUnknown
 	case worst == lint.Error:
 		rep.Status, rep.ExitCode = "critical", exitCritical
+	case failed:
+		rep.Status, rep.ExitCode = "unknown", exitUnknown
 	case worst == lint.Warning:
 		rep.Status, rep.ExitCode = "warning", exitWarning
 	default:
@@ -259,6 +281,17 @@ func (c *checker) checkZoneFile(path string) (ck Check) {
 		return ck
 	}
 	ck.Zone = z.Origin
+	truth := zoneTruth{file: path, srv: map[string][]*dns.SRV{}}
+	for _, r := range z.Records {
+		if s, ok := r.RR.(*dns.SRV); ok {
+			o := strings.ToLower(s.Hdr.Name)
+			truth.srv[o] = append(truth.srv[o], s)
+		}
+	}
+	if c.truth == nil {
+		c.truth = map[string]zoneTruth{}
+	}
+	c.truth[z.Origin] = truth
 	for _, r := range z.Records {
 		if rec, ok := recordReport(r.RR); ok {
 			rec.Line = r.Line

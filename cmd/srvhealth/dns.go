@@ -31,6 +31,11 @@ type reply struct {
 // rd asks for recursion: set for a resolver, clear for an authoritative server, which must answer from
 // its own data (dig +norecurse).
 func (c *dnsClient) ask(ctx context.Context, server, name string, qtype uint16, rd bool) reply {
+	return c.askClass(ctx, server, name, qtype, dns.ClassINET, rd)
+}
+
+// askClass is ask in another class than IN (CH for srvhealth's status view).
+func (c *dnsClient) askClass(ctx context.Context, server, name string, qtype, qclass uint16, rd bool) reply {
 	select {
 	case c.slots <- struct{}{}:
 		defer func() { <-c.slots }()
@@ -39,6 +44,7 @@ func (c *dnsClient) ask(ctx context.Context, server, name string, qtype uint16, 
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
+	m.Question[0].Qclass = qclass
 	m.RecursionDesired = rd
 	m.SetEdns0(1232, false) // the DNS flag day 2020 size: no fragments, few truncations
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -178,10 +184,23 @@ func (c *dnsClient) authServers(ctx context.Context, resolver, zone string, port
 
 // addresses resolves name to its A and AAAA addresses through the resolver.
 func (c *dnsClient) addresses(ctx context.Context, resolver, name string) []netip.Addr {
+	out, _ := c.resolveAddresses(ctx, resolver, name)
+	return out
+}
+
+// resolveAddresses is addresses, and why the resolver gave no answer for a family (an error, or an rcode
+// other than NOERROR and NXDOMAIN); empty when both questions were answered.
+func (c *dnsClient) resolveAddresses(ctx context.Context, resolver, name string) ([]netip.Addr, string) {
 	var out []netip.Addr
+	failed := ""
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		r := c.ask(ctx, resolver, name, qt, true)
-		if r.err != nil {
+		switch {
+		case r.err != nil:
+			failed = firstOf(failed, why(r.err))
+			continue
+		case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
+			failed = firstOf(failed, dns.RcodeToString[r.msg.Rcode])
 			continue
 		}
 		for _, rr := range r.msg.Answer {
@@ -190,7 +209,7 @@ func (c *dnsClient) addresses(ctx context.Context, resolver, name string) []neti
 			}
 		}
 	}
-	return out
+	return out, failed
 }
 
 func addrOf(rr dns.RR) netip.Addr {

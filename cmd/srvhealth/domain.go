@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -29,11 +30,16 @@ type query struct {
 
 // askAll asks every query at once (at most --parallel in flight) and returns the replies in order.
 func (c *dnsClient) askAll(ctx context.Context, qs []query) []reply {
+	return c.askAllClass(ctx, qs, dns.ClassINET)
+}
+
+// askAllClass is askAll in class qclass.
+func (c *dnsClient) askAllClass(ctx context.Context, qs []query, qclass uint16) []reply {
 	out := make([]reply, len(qs))
 	done := make(chan struct{})
 	for i, q := range qs {
 		go func() {
-			out[i] = c.ask(ctx, q.server, q.name, q.qtype, q.rd)
+			out[i] = c.askClass(ctx, q.server, q.name, q.qtype, qclass, q.rd)
 			done <- struct{}{}
 		}()
 	}
@@ -65,9 +71,31 @@ type authServer struct {
 	rtt    time.Duration
 	err    string
 	lame   string
+	// failed holds the names it answered with an error code (SERVFAIL...) while it answered the zone's
+	// SOA with authority: srvhealth's all_down servfail policy, or broken data for the name.
+	failed map[string]string
 }
 
 func (s *authServer) good() bool { return s.err == "" && s.lame == "" }
+
+// judgeName records how a server that answered the SOA answered one name: an error code there is a
+// failure of that name (failed), not a lame server.
+func (s *authServer) judgeName(zone, name string, r reply) {
+	if !s.good() {
+		return
+	}
+	if r.err == nil && isReferral(r.msg, zone, name) {
+		return // the name is in a child zone: checkDomain follows the referral
+	}
+	if r.err == nil && r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError {
+		if s.failed == nil {
+			s.failed = map[string]string{}
+		}
+		s.failed[strings.ToLower(name)] = dns.RcodeToString[r.msg.Rcode]
+		return
+	}
+	s.judge(r)
+}
 
 // judge records the first problem of a reply: no answer, an error code, or an answer that is not
 // authoritative (a lame server, or a resolver listed as an authoritative one).
@@ -121,10 +149,20 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 			good = append(good, s)
 		}
 	}
+	if len(good) == 0 && !slices.ContainsFunc(servers, func(s *authServer) bool { return s.err == "" }) {
+		// Nothing was fetched: the check could not run (3), which may be this host's network as much as
+		// the domain's servers. The servers table says how each one failed.
+		var why []string
+		for _, s := range servers {
+			why = append(why, s.label+" "+s.err)
+		}
+		ck.Error = fmt.Sprintf("no authoritative server of %s answers (%s)", zone, strings.Join(why, ", "))
+		return ck
+	}
 	ck.Findings = append(ck.Findings, lint.CheckServers(zone, lintServers)...)
 	if len(good) == 0 {
 		lint.Sort(ck.Findings)
-		return ck // no authoritative answer to judge: the findings say why
+		return ck // no authoritative answer to judge: the findings say why (every server lame)
 	}
 
 	// The union of what the good servers have, and where they differ.
@@ -133,10 +171,24 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 	for qi := 1; qi < len(qs); qi++ { // qs[0] is the SOA
 		q := qs[qi]
 		var per []lint.Answer
+		var child *reply // the child zone's answer, for a name the servers refer
 		for i, s := range servers {
-			if s.good() {
-				per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(answers[i][qi], q.name, q.qtype)})
+			if !s.good() || s.failed[strings.ToLower(q.name)] != "" {
+				continue
 			}
+			r := answers[i][qi]
+			if r.err == nil && isReferral(r.msg, zone, q.name) {
+				if child == nil {
+					cr, why := c.followReferral(ctx, r.msg, q.name, q.qtype)
+					if why != "" {
+						ck.Skipped = append(ck.Skipped, q.name+" "+dns.TypeToString[q.qtype]+": "+why)
+						delete(asked, strings.ToLower(q.name)) // unknown, not empty
+					}
+					child = &cr
+				}
+				r = *child
+			}
+			per = append(per, lint.Answer{Server: s.label, Serial: s.serial, Records: records(r, q.name, q.qtype)})
 		}
 		ck.Findings = append(ck.Findings, lint.CompareAnswers(strings.ToLower(q.name), q.qtype, per)...)
 		for _, u := range union(per) {
@@ -152,20 +204,54 @@ func (c *checker) checkDomain(ctx context.Context, domain string) (ck Check) {
 		}
 	}
 
-	targets, tfs := c.resolveTargets(ctx, zone, srvs, good)
+	// SRV names that NAPTR records point to outside the zone: their own zone's servers have them, asked
+	// through the resolver, so that a NAPTR to nothing there is reported too.
+	for _, n := range naptrs {
+		repl := strings.ToLower(n.Replacement)
+		if !strings.EqualFold(n.Flags, "s") || asked[repl] || dns.IsSubDomain(zone, repl) || repl == "." {
+			continue
+		}
+		r := c.dns.ask(ctx, c.resolver, repl, dns.TypeSRV, true)
+		if r.err != nil || r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError {
+			got := ""
+			if r.err != nil {
+				got = why(r.err)
+			} else {
+				got = dns.RcodeToString[r.msg.Rcode]
+			}
+			ck.Skipped = append(ck.Skipped, "SRV "+repl+" (a NAPTR record points to it): the resolver gives "+got)
+			continue
+		}
+		asked[repl] = true
+		for _, rr := range records(r, repl, dns.TypeSRV) {
+			rec, _ := recordReport(rr)
+			ck.Records = append(ck.Records, rec)
+			srvs = append(srvs, lint.SRV{SRV: rr.(*dns.SRV)})
+		}
+	}
+
+	// What srvhealth in front of the zone left out: the status views of the servers that have one.
+	hidden, ffs := c.filteredAnswers(ctx, good, qs, answers, servers, srvs)
+	ck.Findings = append(ck.Findings, ffs...)
+	more, zfs := c.compareTruth(zone, good, qs, answers, servers, append(slices.Clone(srvs), hidden...))
+	hidden = append(hidden, more...)
+	ck.Findings = append(ck.Findings, zfs...)
+
+	targets, tfs := c.resolveTargets(ctx, zone, append(slices.Clone(srvs), hidden...), good)
 	ck.Findings = append(ck.Findings, tfs...)
 	lintTargets := map[string]lint.Target{}
 	for _, t := range targets {
 		ck.Targets = append(ck.Targets, t.report())
-		if t.err == "" {
-			lintTargets[t.name] = t.Target
+		if t.err == "" || t.Outside {
+			lintTargets[t.name] = t.Target // Outside: the alias is known, its addresses are not
 		}
 	}
 
 	if !c.opts.noProbe {
-		probes, skipped := c.probeAll(ctx, name, srvs, targets)
+		probes, skipped := c.probeAll(ctx, name, append(slices.Clone(srvs), hidden...), targets)
 		ck.Probes, ck.Skipped = probes, append(ck.Skipped, skipped...)
 		ck.Findings = append(ck.Findings, probeFindings(name, probes, c.roots, c.now(), time.Duration(c.opts.certDays)*24*time.Hour)...)
+		wouldServe(&ck)
 	}
 
 	if len(c.servers) > 0 {
@@ -212,8 +298,9 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	}
 	answers := ask(qs)
 	for i, s := range servers {
-		for _, r := range answers[i] {
-			s.judge(r)
+		s.judge(answers[i][0]) // the SOA: whether it serves the zone at all
+		for qi, r := range answers[i][1:] {
+			s.judgeName(zone, qs[qi+1].name, r)
 		}
 		s.rtt = answers[i][0].rtt
 		if soa := records(answers[i][0], zone, dns.TypeSOA); len(soa) > 0 {
@@ -243,8 +330,8 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	if len(more) > 0 {
 		extra := ask(more)
 		for i, s := range servers {
-			for _, r := range extra[i] {
-				s.judge(r)
+			for qi, r := range extra[i] {
+				s.judgeName(zone, more[qi].name, r)
 			}
 			answers[i] = append(answers[i], extra[i]...)
 		}
@@ -252,6 +339,115 @@ func (c *checker) askAuthoritative(ctx context.Context, servers []*authServer, z
 	}
 
 	return qs, answers, asked
+}
+
+// filteredAnswers asks each good server for the status view (CH TXT) of every SRV name asked. A server
+// that answers with targets runs srvhealth in front of the zone: its SRV answers are what its probes let
+// through. It returns, for probing, the targets a status lists that no answer carried (as SRV records of
+// port and target only), and the findings: ns-filtered for what such a server left out or failed, and
+// name-servfail for a name a server without a status view failed.
+func (c *checker) filteredAnswers(ctx context.Context, good []*authServer, qs []question, answers [][]reply, servers []*authServer, srvs []lint.SRV) ([]lint.SRV, []lint.Finding) {
+	var names []int // indexes into qs of the SRV questions
+	for qi, q := range qs {
+		if q.qtype == dns.TypeSRV {
+			names = append(names, qi)
+		}
+	}
+	var flat []query
+	for _, s := range good {
+		for _, qi := range names {
+			flat = append(flat, query{s.addr, qs[qi].name, dns.TypeTXT, false})
+		}
+	}
+	views := c.dns.askAllClass(ctx, flat, dns.ClassCHAOS)
+	served := map[string]bool{} // "owner target:port" of every record any server has
+	for _, r := range srvs {
+		served[strings.ToLower(r.Hdr.Name)+" "+strings.ToLower(r.Target)+":"+strconv.Itoa(int(r.Port))] = true
+	}
+	var hidden []lint.SRV
+	var fs []lint.Finding
+	for gi, s := range good {
+		si := slices.Index(servers, s)
+		for k, qi := range names {
+			name := strings.ToLower(qs[qi].name)
+			v := views[gi*len(names)+k]
+			var status []TargetStatus
+			if v.err == nil && v.msg.Rcode == dns.RcodeSuccess {
+				status, _ = statusTargets(v.msg.Answer)
+			}
+			rcode := s.failed[name]
+			if len(status) == 0 {
+				if rcode != "" {
+					fs = append(fs, lint.CheckNameServfail(s.label, s.addr, name, rcode)...)
+				}
+				continue
+			}
+			got := map[string]bool{}
+			for _, rr := range records(answers[si][qi], name, dns.TypeSRV) {
+				srv := rr.(*dns.SRV)
+				got[strings.ToLower(srv.Target)+":"+strconv.Itoa(int(srv.Port))] = true
+			}
+			f := lint.Filtered{Server: s.label, Address: s.addr, Name: name, Rcode: rcode, Listed: len(status)}
+			for _, t := range status {
+				tp := strings.ToLower(dns.Fqdn(t.Target)) + ":" + strconv.Itoa(t.Port)
+				if t.State == "down" || t.State == "drained" {
+					f.Down++
+				}
+				if got[tp] {
+					continue
+				}
+				f.LeftOut = append(f.LeftOut, tp+" ("+t.State+")")
+				if !served[name+" "+tp] && t.Port > 0 && t.Port < 65536 {
+					served[name+" "+tp] = true
+					hidden = append(hidden, lint.SRV{SRV: &dns.SRV{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSRV, Class: dns.ClassINET},
+						Port: uint16(t.Port), Target: strings.ToLower(dns.Fqdn(t.Target))}})
+				}
+			}
+			fs = append(fs, lint.CheckFiltered(f)...)
+		}
+	}
+	return hidden, fs
+}
+
+// compareTruth compares what each good server served for every SRV name asked with the zone file given
+// for the zone (--zone), if any: a record of the file a server does not serve is zone-not-served, and
+// returned for probing when no server served it (have: the records already known).
+func (c *checker) compareTruth(zone string, good []*authServer, qs []question, answers [][]reply, servers []*authServer, have []lint.SRV) ([]lint.SRV, []lint.Finding) {
+	truth, ok := c.truth[zone]
+	if !ok {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, r := range have {
+		known[lint.RecordKey(r.SRV)] = true
+	}
+	var more []lint.SRV
+	var fs []lint.Finding
+	for qi, q := range qs {
+		name := strings.ToLower(q.name)
+		want := truth.srv[name]
+		if q.qtype != dns.TypeSRV || len(want) == 0 {
+			continue
+		}
+		for _, s := range good {
+			var got []*dns.SRV
+			if r := answers[slices.Index(servers, s)][qi]; r.err == nil && !isReferral(r.msg, zone, name) {
+				for _, rr := range records(r, name, dns.TypeSRV) {
+					got = append(got, rr.(*dns.SRV))
+				}
+			} else {
+				continue // a child zone's records: not this file's
+			}
+			fs = append(fs, lint.CheckZoneServed(truth.file, s.label, s.addr, name, want, got)...)
+		}
+		for _, w := range want {
+			if k := lint.RecordKey(w); !known[k] {
+				known[k] = true
+				more = append(more, lint.SRV{SRV: w})
+			}
+		}
+	}
+	return more, fs
 }
 
 // labelServers names each server address for findings and the table: its name, and its address too
@@ -373,6 +569,7 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 	var out []target
 	var fs []lint.Finding
 	var chase []int // targets whose alias leaves the zone
+	referred := map[int]*dns.Msg{}
 	i := 0
 	for _, n := range names {
 		t := target{name: n}
@@ -387,6 +584,12 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 				r := rs[i+j]
 				if r.err != nil {
 					t.err = firstOf(t.err, why(r.err))
+					continue
+				}
+				if dns.IsSubDomain(zone, n) && isReferral(r.msg, zone, n) {
+					// The name is in a child zone the parent delegates: its servers have the answer.
+					referred[len(out)] = r.msg
+					nx = false
 					continue
 				}
 				switch r.msg.Rcode {
@@ -420,14 +623,118 @@ func (c *checker) resolveTargets(ctx context.Context, zone string, srvs []lint.S
 		}
 		out = append(out, t)
 	}
+	for k, ref := range referred {
+		out[k] = c.resolveDelegated(ctx, ref, out[k].name)
+		if out[k].CNAME != "" && len(out[k].addrs) == 0 {
+			chase = append(chase, k)
+		}
+	}
 	for _, k := range chase {
-		out[k].addrs = c.dns.addresses(ctx, c.resolver, out[k].CNAME)
+		var err string
+		out[k].addrs, err = c.dns.resolveAddresses(ctx, c.resolver, out[k].CNAME)
+		if len(out[k].addrs) == 0 && err != "" && out[k].err == "" {
+			// The resolver would not say: unresolved, not without an address; still an alias.
+			out[k].err = "alias " + out[k].CNAME + ": resolver gives " + err
+			out[k].Outside = true
+		}
 	}
 	for k := range out {
 		slices.SortFunc(out[k].addrs, netip.Addr.Compare)
 		out[k].Addrs = len(out[k].addrs)
 	}
 	return out, fs
+}
+
+// isReferral reports whether m is a referral for name to a child zone of zone: no answer, not
+// authoritative, and NS records in the authority section for a zone below zone that holds name.
+func isReferral(m *dns.Msg, zone, name string) bool {
+	if m.Rcode != dns.RcodeSuccess || m.Authoritative || len(m.Answer) > 0 {
+		return false
+	}
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			cut := strings.ToLower(ns.Hdr.Name)
+			if cut != zone && dns.IsSubDomain(zone, cut) && dns.IsSubDomain(cut, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// followReferral asks name/qtype the way a resolver follows a referral (RFC 1034 section 4.3.2): of the
+// child zone's servers (their glue, or their names through the resolver, on --port), without recursion,
+// the first that answers, through further referrals, at most 4 in all. It returns the child's answer, or
+// why there is none.
+func (c *checker) followReferral(ctx context.Context, ref *dns.Msg, name string, qtype uint16) (reply, string) {
+	for range 4 {
+		var servers []string
+		var cut string
+		glue := map[string][]netip.Addr{}
+		for _, rr := range ref.Extra {
+			if a := addrOf(rr); a.IsValid() {
+				glue[strings.ToLower(rr.Header().Name)] = append(glue[strings.ToLower(rr.Header().Name)], a)
+			}
+		}
+		for _, rr := range ref.Ns {
+			ns, ok := rr.(*dns.NS)
+			if !ok {
+				continue
+			}
+			cut = strings.ToLower(ns.Hdr.Name)
+			addrs := glue[strings.ToLower(ns.Ns)]
+			if len(addrs) == 0 {
+				addrs = c.dns.addresses(ctx, c.resolver, ns.Ns)
+			}
+			for _, a := range addrs {
+				if c.opts.family.allows(a) {
+					servers = append(servers, netip.AddrPortFrom(a, uint16(c.opts.port)).String())
+				}
+			}
+		}
+		if len(servers) == 0 {
+			return reply{}, "no server of the delegated zone " + cut + " can be reached"
+		}
+		var r reply
+		for _, s := range servers { // the first that answers, as a resolver moves on
+			if r = c.dns.ask(ctx, s, name, qtype, false); r.err == nil {
+				break
+			}
+		}
+		switch {
+		case r.err != nil:
+			return r, "delegated zone " + cut + ": " + why(r.err)
+		case isReferral(r.msg, cut, name):
+			ref = r.msg
+			continue
+		case r.msg.Rcode != dns.RcodeSuccess && r.msg.Rcode != dns.RcodeNameError:
+			return r, "delegated zone " + cut + ": " + dns.RcodeToString[r.msg.Rcode]
+		}
+		return r, ""
+	}
+	return reply{}, "more than 4 referrals"
+}
+
+// resolveDelegated resolves a target in a child zone by following the parent's referral.
+func (c *checker) resolveDelegated(ctx context.Context, ref *dns.Msg, name string) target {
+	t := target{name: name}
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		r, err := c.followReferral(ctx, ref, name, qt)
+		if err != "" {
+			t.err = firstOf(t.err, err)
+			continue
+		}
+		t.Exists = t.Exists || r.msg.Rcode == dns.RcodeSuccess
+		for _, rr := range r.msg.Answer {
+			if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, name) && t.CNAME == "" {
+				t.CNAME = strings.ToLower(cn.Target)
+			}
+			if a := addrOf(rr); a.IsValid() && !slices.Contains(t.addrs, a) {
+				t.addrs = append(t.addrs, a)
+			}
+		}
+	}
+	return t
 }
 
 // compareServed asks each --server for the SRV names and compares what it served with the

@@ -16,10 +16,12 @@ import (
 // a zone text (and can be made lame), and the SIP and XMPP servers of internal/fakepeer, which answer,
 // hang, or present a chosen certificate, on the address of a target. Each stops when its test ends.
 
-// zoneData answers questions from a zone's records, as an authoritative server does.
+// zoneData answers questions from a zone's records, as an authoritative server does; a text with several
+// SOA records holds several zones, and each question is answered from the closest.
 type zoneData struct {
-	origin string
-	names  map[string][]dns.RR
+	origin  string
+	origins []string
+	names   map[string][]dns.RR
 }
 
 func parseZone(t testing.TB, text string) *zoneData {
@@ -31,6 +33,7 @@ func parseZone(t testing.TB, text string) *zoneData {
 		z.names[n] = append(z.names[n], rr)
 		if _, ok := rr.(*dns.SOA); ok {
 			z.origin = n
+			z.origins = append(z.origins, n)
 		}
 	}
 	if err := zp.Err(); err != nil {
@@ -43,8 +46,29 @@ func parseZone(t testing.TB, text string) *zoneData {
 // NXDOMAIN or NODATA with the SOA, glue for NS records.
 func (z *zoneData) answer(m *dns.Msg, q dns.Question) {
 	name := strings.ToLower(q.Name)
+	for _, o := range z.origins {
+		if dns.IsSubDomain(o, name) && (!dns.IsSubDomain(z.origin, name) || len(o) > len(z.origin)) {
+			zz := *z
+			zz.origin = o
+			z = &zz
+		}
+	}
 	if !dns.IsSubDomain(z.origin, name) {
 		m.Rcode = dns.RcodeRefused
+		return
+	}
+	if cut := z.cut(name); cut != "" {
+		// A referral (RFC 1034 section 4.3.2): the child's NS records and their glue, without AA.
+		for _, rr := range z.names[cut] {
+			if ns, ok := rr.(*dns.NS); ok {
+				m.Ns = append(m.Ns, ns)
+				for _, g := range z.names[strings.ToLower(ns.Ns)] {
+					if g.Header().Rrtype == dns.TypeA || g.Header().Rrtype == dns.TypeAAAA {
+						m.Extra = append(m.Extra, g)
+					}
+				}
+			}
+		}
 		return
 	}
 	m.Authoritative = true
@@ -85,6 +109,24 @@ func (z *zoneData) answer(m *dns.Msg, q dns.Question) {
 	}
 }
 
+// cut returns the delegated child zone at or above name (an owner of NS records below the origin), or
+// "" when the zone itself holds name.
+func (z *zoneData) cut(name string) string {
+	for n := name; n != z.origin && dns.IsSubDomain(z.origin, n); {
+		for _, rr := range z.names[n] {
+			if rr.Header().Rrtype == dns.TypeNS {
+				return n
+			}
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			break
+		}
+		n = n[i:]
+	}
+	return ""
+}
+
 func (z *zoneData) hasBelow(name string) bool {
 	for n := range z.names {
 		if strings.HasSuffix(n, "."+name) {
@@ -106,6 +148,15 @@ const (
 // startNS starts fake DNS servers, one per zone text, on 127.0.60.1, 127.0.60.2... all on one port,
 // as the authoritative servers of a zone are. It returns the port.
 func startNS(t testing.TB, modes []nsMode, zones ...string) int {
+	t.Helper()
+	return startNSWith(t, modes, nil, zones...)
+}
+
+// nsFilter rewrites a fake server's answer m to q, made from its zone z: a srvhealth in front of the zone.
+type nsFilter func(z *zoneData, q dns.Question, m *dns.Msg)
+
+// startNSWith is startNS with a filter for each server (nil: none).
+func startNSWith(t testing.TB, modes []nsMode, filters []nsFilter, zones ...string) int {
 	t.Helper()
 	for range 20 {
 		port := 0
@@ -152,6 +203,9 @@ func startNS(t testing.TB, modes []nsMode, zones ...string) int {
 				z.answer(m, r.Question[0])
 				if mode == nsLame {
 					m.Authoritative = false
+				}
+				if i < len(filters) && filters[i] != nil {
+					filters[i](z, r.Question[0], m)
 				}
 				w.WriteMsg(m)
 			})

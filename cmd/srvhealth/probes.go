@@ -122,6 +122,10 @@ func probeReport(j probeJob, r probe.Result, now time.Time) ProbeReport {
 	return p
 }
 
+// pluginVerifies ends a certificate finding: check verifies the chain and the name, the plugin only with
+// tls_verify, so a target check reports is still up for the plugin without it.
+const pluginVerifies = " (the srvhealth plugin verifies certificates only with tls_verify in its block: without it this target stays up and is served)"
+
 // probeFindings applies the probe, certificate and STARTTLS rules. A certificate or STARTTLS finding is
 // made once per service, target and rule, whatever the number of addresses.
 func probeFindings(domain string, ps []ProbeReport, roots *x509.CertPool, now time.Time, warn time.Duration) []lint.Finding {
@@ -138,6 +142,9 @@ func probeFindings(domain string, ps []ProbeReport, roots *x509.CertPool, now ti
 			k := once{f.Code, f.Name, f.Target}
 			if !seen[k] {
 				seen[k] = true
+				if f.Code == lint.CodeCertUntrusted || f.Code == lint.CodeCertName {
+					f.Message += pluginVerifies
+				}
 				fs = append(fs, f)
 			}
 		}

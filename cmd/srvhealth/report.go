@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -81,6 +82,10 @@ type RecordReport struct {
 	MissingOn []string `json:"missing_on,omitempty"`
 	// Served says, per --server address, whether that server served the record.
 	Served map[string]bool `json:"served,omitempty"`
+	// Srvhealth says what the srvhealth plugin with its defaults would do with an SRV record given what
+	// the check found: "serve", "drop (down)", "drop (cname)", "drop (no_address)", or "serve (all down:
+	// serve_all)". Live checks only.
+	Srvhealth string `json:"srvhealth,omitempty"`
 }
 
 // SRVField is the data of an SRV record, for scripts.
@@ -177,6 +182,10 @@ func row(w io.Writer, cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t
 
 func writeCheck(w io.Writer, c *Check) {
 	switch {
+	case c.File != "" && c.Zone == "" && c.Error == "" && len(c.Records) == 0:
+		fmt.Fprintf(w, ";; Corefile %s: drains\n", c.File)
+		writeFindings(w, c.Findings)
+		return
 	case c.File != "":
 		fmt.Fprintf(w, ";; zone file %s, zone %s\n", c.File, c.Zone)
 	default:
@@ -189,7 +198,7 @@ func writeCheck(w io.Writer, c *Check) {
 		}
 		fmt.Fprintf(w, ", %.0f ms\n", c.DurationMS)
 	}
-	if c.Error != "" {
+	if c.Error != "" && len(c.Servers) == 0 {
 		fmt.Fprintf(w, ";; check could not run: %s\n", c.Error)
 		return
 	}
@@ -217,6 +226,10 @@ func writeCheck(w io.Writer, c *Check) {
 		}
 	}
 
+	if c.Error != "" && len(c.Records) == 0 {
+		fmt.Fprintf(w, "\n;; check could not run: %s\n", c.Error)
+		return
+	}
 	fmt.Fprintln(w)
 	head := []string{"RECORD"}
 	if c.File != "" {
@@ -227,8 +240,16 @@ func writeCheck(w io.Writer, c *Check) {
 	for _, g := range givens {
 		head = append(head, "SERVED BY "+g)
 	}
+	judged := slices.ContainsFunc(c.Records, func(r RecordReport) bool { return r.Srvhealth != "" })
+	if judged {
+		head = append(head, "SRVHEALTH")
+	}
 	row(w, head...)
-	if len(c.Records) == 0 {
+	authoritative := slices.ContainsFunc(c.Servers, func(s ServerReport) bool { return s.Role == "authoritative" })
+	switch {
+	case len(c.Records) == 0 && c.File == "" && authoritative && authCount == 0:
+		row(w, "(none: no authoritative server gave an authoritative answer)")
+	case len(c.Records) == 0:
 		row(w, "(no SIP or XMPP SRV records)")
 	}
 	for _, rec := range c.Records {
@@ -252,6 +273,9 @@ func writeCheck(w io.Writer, c *Check) {
 				cells = append(cells, "no")
 			}
 		}
+		if judged {
+			cells = append(cells, rec.Srvhealth)
+		}
 		row(w, cells...)
 	}
 
@@ -269,14 +293,22 @@ func writeCheck(w io.Writer, c *Check) {
 	for _, s := range c.Skipped {
 		fmt.Fprintf(w, ";; not probed: %s\n", s)
 	}
+	if c.Error != "" {
+		fmt.Fprintf(w, ";; check incomplete: %s\n", c.Error)
+	}
 
+	writeFindings(w, c.Findings)
+}
+
+// writeFindings is the findings table of a check.
+func writeFindings(w io.Writer, fs []lint.Finding) {
 	fmt.Fprintln(w)
-	if len(c.Findings) == 0 {
+	if len(fs) == 0 {
 		fmt.Fprintln(w, "no findings")
 		return
 	}
 	row(w, "SEVERITY", "CODE", "NAME", "WHERE", "MESSAGE")
-	for _, f := range c.Findings {
+	for _, f := range fs {
 		var where []string
 		if f.Line != 0 {
 			where = append(where, "line "+strconv.Itoa(f.Line))

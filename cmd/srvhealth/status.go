@@ -107,11 +107,38 @@ func askStatus(server, name string, timeout time.Duration) ([]TargetStatus, erro
 	switch r.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeRefused:
-		return nil, errors.New("REFUSED: the block has no status property, or it does not allow this address")
+		return nil, refusedWhy(c, server, name)
 	default:
 		return nil, fmt.Errorf("%s", dns.RcodeToString[r.Rcode])
 	}
 	return statusTargets(r.Answer)
+}
+
+// refusedWhy says why server refused the status under name. CoreDNS refuses a name that no server block
+// serves, and srvhealth refuses one its block's status does not allow (or has no status for): the zone's
+// SOA, asked in class IN, tells the two apart.
+func refusedWhy(c *dns.Client, server, name string) error {
+	zone, ok := strings.CutPrefix(name, "srvhealth.")
+	if !ok {
+		zone = name // an SRV name: the block whose zone holds it
+	}
+	if zone == "" {
+		zone = "."
+	}
+	what := zone
+	if zone == "." {
+		what = "the root zone (without NAME, status asks the block of zone .; give an SRV name or a zone)"
+	}
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(zone), dns.TypeSOA)
+	r, _, err := c.Exchange(q, server)
+	switch {
+	case err != nil:
+		return fmt.Errorf("REFUSED: no server block serves %s, or the block has no status property, or it does not allow this address", what)
+	case r.Rcode == dns.RcodeRefused:
+		return fmt.Errorf("REFUSED: no server block serves %s (CoreDNS refuses names outside its blocks' zones)", what)
+	}
+	return fmt.Errorf("REFUSED: the block serving %s has no status property, or its status does not allow this address", what)
 }
 
 // statusTargets reads the targets of a NOERROR status answer. An answer that is not a status is an
