@@ -314,7 +314,12 @@ type panel struct {
 		RefID        string         `json:"refId"`
 		Datasource   *datasourceRef `json:"datasource"`
 	} `json:"targets"`
-	Panels []panel `json:"panels"` // a collapsed row's
+	Panels      []panel `json:"panels"` // a collapsed row's
+	FieldConfig struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
 }
 
 func readDashboard(t *testing.T) dashboard {
@@ -510,6 +515,11 @@ func TestDashboardModel(t *testing.T) {
 			}
 			refs[tg.RefID] = true
 			exprs = append(exprs, tg.Expr)
+			// Grafana's time units ("d", "s") rescale: 20 days show as "2.86 week". Days left are
+			// numbers of days with a suffix.
+			if strings.Contains(tg.Expr, "/ 86400") && p.FieldConfig.Defaults.Unit != "suffix: days" {
+				t.Errorf("panel %q shows days with unit %q, want \"suffix: days\"", p.Title, p.FieldConfig.Defaults.Unit)
+			}
 		}
 	}
 	all := strings.Join(exprs, "\n")
@@ -517,6 +527,8 @@ func TestDashboardModel(t *testing.T) {
 		"coredns_srvhealth_target_up", "count by (probe)", "coredns_srvhealth_dropped_total", "by (reason)",
 		"coredns_srvhealth_all_down_total", "policy)", "histogram_quantile(0.99", "coredns_srvhealth_probe_duration_seconds_bucket",
 		"coredns_srvhealth_tls_cert_expiry_timestamp_seconds", "coredns_srvhealth_overflow_total",
+		"by (server, service, policy)", "by (target, port, domain)", "coredns_srvhealth_drained",
+		"coredns_srvhealth_naptr_dropped_total", "coredns_srvhealth_addresses_dropped_total",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel query has %q", want)
