@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/srvhealth/srvhealth/internal/kubeapi"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
@@ -294,4 +295,69 @@ func sharedPort(t *testing.T, addrs []string) int {
 	}
 	t.Fatalf("no port free on all of %v", addrs)
 	return 0
+}
+
+// TestKubernetesBeside starts CoreDNS from the server block of deploy/helm/beside.yaml, as the chart
+// writes it, against the test's API server: a CoreDNS serving voip.svc.cluster.local only, with the
+// kubernetes plugin's zone cluster.local, answers the namespace's SRV names (the cluster's DNS forwards that
+// zone to it) and nothing else. The health, ready and prometheus plugins are left out (fixed ports).
+func TestKubernetesBeside(t *testing.T) {
+	data, err := os.ReadFile("../deploy/helm/beside.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Servers []struct {
+			Zones []struct {
+				Zone string `json:"zone"`
+			} `json:"zones"`
+			Plugins []struct {
+				Name        string `json:"name"`
+				Parameters  string `json:"parameters"`
+				ConfigBlock string `json:"configBlock"`
+			} `json:"plugins"`
+		} `json:"servers"`
+	}
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Servers) != 1 || len(v.Servers[0].Zones) != 1 {
+		t.Fatalf("servers %+v, want one block with one zone", v.Servers)
+	}
+	api := kubeapi.Start(t)
+	port := 5060
+	api.Set(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "voip"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: "kamailio"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+				Ports: []corev1.ServicePort{{Name: "sip", Protocol: corev1.ProtocolUDP, Port: int32(port)}},
+			},
+		},
+		endpointSlice(port, []string{"127.0.52.1"}),
+	)
+	var b strings.Builder
+	b.WriteString(v.Servers[0].Zones[0].Zone + ":0 {\n")
+	for _, p := range v.Servers[0].Plugins {
+		if p.Name == "health" || p.Name == "ready" || p.Name == "prometheus" {
+			continue
+		}
+		b.WriteString(p.Name + " " + p.Parameters + " {\n" + p.ConfigBlock + "\n")
+		if p.Name == "kubernetes" {
+			b.WriteString("endpoint " + api.URL + "\n")
+		}
+		b.WriteString("}\n")
+	}
+	b.WriteString("}\n")
+	s := CoreDNS(t, b.String())
+
+	m := Exchange(t, "udp", s.UDP, "_sip._udp.kamailio.voip.svc.cluster.local.", dns.TypeSRV)
+	if got := SRVTargets(m); !slices.Equal(got, []string{"127-0-52-1.kamailio.voip.svc.cluster.local."}) {
+		t.Errorf("SRV of the voip namespace: %v (rcode %s), want the pod\n%s", got, dns.RcodeToString[m.Rcode], b.String())
+	}
+	if m := Exchange(t, "udp", s.UDP, "kubernetes.default.svc.cluster.local.", dns.TypeA); m.Rcode != dns.RcodeRefused {
+		t.Errorf("a name outside the zone: rcode %s, want REFUSED (the cluster's DNS answers it)", dns.RcodeToString[m.Rcode])
+	}
 }
