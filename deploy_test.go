@@ -22,6 +22,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/srvhealth/srvhealth"
@@ -35,6 +37,11 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("no manifests found: %v", err)
 	}
 	kinds := map[string]bool{}
+	var (
+		dep           appsv1.Deployment
+		np            networkingv1.NetworkPolicy
+		srvhealthLine string
+	)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -53,15 +60,29 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("%s document %d has no apiVersion/kind", f, i)
 			}
 			kinds[obj.Kind] = true
-			if obj.Kind == "ConfigMap" {
+			switch obj.Kind {
+			case "ConfigMap":
 				checkClusterCorefile(t, f, obj.Data["Corefile"], "forward", "cache")
+				srvhealthLine = srvhealthProperties(obj.Data["Corefile"])[0]
+			case "Deployment":
+				if err := yaml.UnmarshalStrict(doc, &dep); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+			case "NetworkPolicy":
+				if err := yaml.UnmarshalStrict(doc, &np); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
 			}
 		}
 	}
-	for _, k := range []string{"ConfigMap", "Deployment", "NetworkPolicy"} {
+	for _, k := range []string{"ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget"} {
 		if !kinds[k] {
 			t.Errorf("no %s among the manifests", k)
 		}
+	}
+	checkNetworkPolicy(t, "deploy/kubernetes", np, dep.Spec.Template.Labels, srvhealthLine)
+	if sc := dep.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("deploy/kubernetes: pod securityContext %+v, want runAsNonRoot", sc)
 	}
 }
 
