@@ -29,9 +29,10 @@ type allDownKey struct{ server, name string }
 var allDownNames = &allDownLog{down: map[allDownKey]struct{}{}}
 
 // note records the answer out for name: an all-down one (o), or one that keeps a target. Other answers
-// (an error, no SRV records) say nothing about the targets and change nothing.
+// (an error, no SRV records, a signed RRset served whole although targets should have gone) say nothing
+// about the targets and change nothing.
 func (l *allDownLog) note(server string, svc *Service, name string, o outcome, out *dns.Msg) {
-	if !o.allDown && (l.n.Load() == 0 || !keepsTarget(out)) {
+	if o.signed || !o.allDown && (l.n.Load() == 0 || !keepsTarget(out)) {
 		return
 	}
 	k := allDownKey{server, strings.ToLower(name)}

@@ -64,3 +64,25 @@ func TestAllDownLogBounded(t *testing.T) {
 		t.Errorf("%d names remembered, %d logged, want %d", len(l.down), strings.Count(out, "is down"), maxAllDownNames)
 	}
 }
+
+// A signed RRset served whole to a DO query (its targets down, but a subset would fail validation) is no
+// recovery: it logs nothing, so mixed DO and plain queries do not make a line each.
+func TestAllDownLogSignedIsNoRecovery(t *testing.T) {
+	l := &allDownLog{down: map[allDownKey]struct{}{}}
+	svc := &Service{Label: "_sip._tcp."}
+	served := new(dns.Msg)
+	served.Answer = []dns.RR{&dns.SRV{Hdr: dns.RR_Header{Name: "_sip._tcp.example.com.", Rrtype: dns.TypeSRV, Class: dns.ClassINET}, Target: "sip1.example.com."}}
+	out := captureLog(func() {
+		for range 3 {
+			l.note("", svc, "_sip._tcp.example.com.", outcome{allDown: true}, nil)
+			l.note("", svc, "_sip._tcp.example.com.", outcome{signed: true}, served)
+		}
+	})
+	if strings.Count(out, "is down") != 1 || strings.Contains(out, "up again") {
+		t.Errorf("want one all-down line and no recovery:\n%s", out)
+	}
+	out = captureLog(func() { l.note("", svc, "_sip._tcp.example.com.", outcome{}, served) })
+	if !strings.Contains(out, "up again") {
+		t.Errorf("an answer that keeps a target logs no recovery:\n%s", out)
+	}
+}
