@@ -165,9 +165,9 @@ func dockerfileSpec(t *testing.T) imageSpec {
 
 // TestDeployImageCapability runs what the image runs, as far as this machine allows: the CI binary
 // (SRVHEALTH_COREDNS_BINARY, built as the Dockerfile builds it), given the capability by the Dockerfile's
-// setcap and run as the Dockerfile's numeric user with NET_BIND_SERVICE in its bounding set only, as
-// containerd 1.x and CRI-O run a non-root container that adds it, binds port 53; without the capability it
-// does not. With podman, the binary is built into an image from the Dockerfile's final stage (FROM scratch:
+// setcap and run as the Dockerfile's numeric user with NET_BIND_SERVICE in its bounding set, none
+// inheritable or ambient, and no_new_privs (allowPrivilegeEscalation: false), as containerd 1.x and CRI-O
+// run a non-root container that adds it, binds port 53; without the capability it does not. With podman, the binary is built into an image from the Dockerfile's final stage (FROM scratch:
 // the bases cannot be pulled here) and the image's layer carries the capability and the numeric user.
 // The image itself is not run: podman cannot run containers here.
 func TestDeployImageCapability(t *testing.T) {
@@ -236,7 +236,7 @@ func TestDeployImageCapability(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, setpriv, "--reuid="+uid, "--regid="+gid, "--clear-groups", "--inh-caps=-all",
-			"--bounding-set=-all,+net_bind_service", binary, "-conf", corefile)
+			"--bounding-set=-all,+net_bind_service", "--no-new-privs", binary, "-conf", corefile)
 		cmd.Dir = dir
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
