@@ -22,6 +22,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/srvhealth/srvhealth"
@@ -35,6 +37,11 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("no manifests found: %v", err)
 	}
 	kinds := map[string]bool{}
+	var (
+		dep           appsv1.Deployment
+		np            networkingv1.NetworkPolicy
+		srvhealthLine string
+	)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -53,20 +60,29 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("%s document %d has no apiVersion/kind", f, i)
 			}
 			kinds[obj.Kind] = true
-			if obj.Kind == "ConfigMap" {
-				cf := obj.Data["Corefile"]
-				for _, want := range []string{"srvhealth", "ready", "health", "kubernetes", "prometheus"} {
-					if !strings.Contains(cf, want) {
-						t.Errorf("Corefile in %s lacks %s", f, want)
-					}
+			switch obj.Kind {
+			case "ConfigMap":
+				checkClusterCorefile(t, f, obj.Data["Corefile"], "forward", "cache")
+				srvhealthLine = srvhealthProperties(obj.Data["Corefile"])[0]
+			case "Deployment":
+				if err := yaml.UnmarshalStrict(doc, &dep); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+			case "NetworkPolicy":
+				if err := yaml.UnmarshalStrict(doc, &np); err != nil {
+					t.Fatalf("%s: %v", f, err)
 				}
 			}
 		}
 	}
-	for _, k := range []string{"ConfigMap", "Deployment", "NetworkPolicy"} {
+	for _, k := range []string{"ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget"} {
 		if !kinds[k] {
 			t.Errorf("no %s among the manifests", k)
 		}
+	}
+	checkNetworkPolicy(t, "deploy/kubernetes", np, dep.Spec.Template.Labels, srvhealthLine)
+	if sc := dep.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("deploy/kubernetes: pod securityContext %+v, want runAsNonRoot", sc)
 	}
 }
 
@@ -314,7 +330,12 @@ type panel struct {
 		RefID        string         `json:"refId"`
 		Datasource   *datasourceRef `json:"datasource"`
 	} `json:"targets"`
-	Panels []panel `json:"panels"` // a collapsed row's
+	Panels      []panel `json:"panels"` // a collapsed row's
+	FieldConfig struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
 }
 
 func readDashboard(t *testing.T) dashboard {
@@ -510,6 +531,11 @@ func TestDashboardModel(t *testing.T) {
 			}
 			refs[tg.RefID] = true
 			exprs = append(exprs, tg.Expr)
+			// Grafana's time units ("d", "s") rescale: 20 days show as "2.86 week". Days left are
+			// numbers of days with a suffix.
+			if strings.Contains(tg.Expr, "/ 86400") && p.FieldConfig.Defaults.Unit != "suffix: days" {
+				t.Errorf("panel %q shows days with unit %q, want \"suffix: days\"", p.Title, p.FieldConfig.Defaults.Unit)
+			}
 		}
 	}
 	all := strings.Join(exprs, "\n")
@@ -517,6 +543,8 @@ func TestDashboardModel(t *testing.T) {
 		"coredns_srvhealth_target_up", "count by (probe)", "coredns_srvhealth_dropped_total", "by (reason)",
 		"coredns_srvhealth_all_down_total", "policy)", "histogram_quantile(0.99", "coredns_srvhealth_probe_duration_seconds_bucket",
 		"coredns_srvhealth_tls_cert_expiry_timestamp_seconds", "coredns_srvhealth_overflow_total",
+		"by (server, service, policy)", "by (target, port, domain)", "coredns_srvhealth_drained",
+		"coredns_srvhealth_naptr_dropped_total", "coredns_srvhealth_addresses_dropped_total",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel query has %q", want)
@@ -583,23 +611,47 @@ func TestAlertRules(t *testing.T) {
 }
 
 // helmChartValues is the part of the CoreDNS Helm chart's values (chart coredns, 1.46.2) that
-// deploy/helm/values.yaml sets. It is read strictly: a key the chart does not have, or one misspelt, fails.
+// deploy/helm's values set. The chart has no values schema; this is read strictly instead: a key the chart
+// does not have, or one misspelt, fails.
 type helmChartValues struct {
-	Image struct {
+	FullnameOverride    string `json:"fullnameOverride"`
+	K8sAppLabelOverride string `json:"k8sAppLabelOverride"`
+	IsClusterService    *bool  `json:"isClusterService"`
+	Image               struct {
 		Repository string `json:"repository"`
 		Tag        string `json:"tag"`
 		PullPolicy string `json:"pullPolicy"`
 	} `json:"image"`
-	ReplicaCount int                          `json:"replicaCount"`
-	Resources    map[string]map[string]string `json:"resources"`
-	Prometheus   struct {
+	ReplicaCount        int                          `json:"replicaCount"`
+	PodDisruptionBudget map[string]any               `json:"podDisruptionBudget"`
+	Affinity            map[string]any               `json:"affinity"`
+	TopologySpread      []map[string]any             `json:"topologySpreadConstraints"`
+	PriorityClassName   string                       `json:"priorityClassName"`
+	Tolerations         []map[string]string          `json:"tolerations"`
+	ServiceAccount      struct{ Create bool }        `json:"serviceAccount"`
+	Resources           map[string]map[string]string `json:"resources"`
+	CustomAnnotations   map[string]string            `json:"customAnnotations"`
+	Service             struct {
+		Name      string            `json:"name"`
+		ClusterIP string            `json:"clusterIP"`
+		Selector  map[string]string `json:"selector"`
+	} `json:"service"`
+	Deployment struct {
+		Selector map[string]any `json:"selector"`
+	} `json:"deployment"`
+	Prometheus struct {
 		Service struct {
 			Enabled bool `json:"enabled"`
 		} `json:"service"`
 		Monitor struct {
-			Enabled bool `json:"enabled"`
+			Enabled          bool              `json:"enabled"`
+			AdditionalLabels map[string]string `json:"additionalLabels"`
 		} `json:"monitor"`
 	} `json:"prometheus"`
+	PodSecurityContext struct {
+		RunAsNonRoot   bool              `json:"runAsNonRoot"`
+		SeccompProfile map[string]string `json:"seccompProfile"`
+	} `json:"podSecurityContext"`
 	SecurityContext struct {
 		AllowPrivilegeEscalation bool `json:"allowPrivilegeEscalation"`
 		Capabilities             struct {
@@ -621,6 +673,50 @@ type helmChartValues struct {
 			ConfigBlock string `json:"configBlock"`
 		} `json:"plugins"`
 	} `json:"servers"`
+}
+
+// helmPaths are the two ways to install: the values files, in the order helm is given them.
+var helmPaths = map[string][]string{
+	"beside":  {"deploy/helm/values.yaml", "deploy/helm/beside.yaml"},
+	"replace": {"deploy/helm/values.yaml", "deploy/helm/replace.yaml"},
+}
+
+// mergeValues merges values files as helm does: maps key by key, anything else (lists too) replaced.
+func mergeValues(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeValues(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+func readHelmValues(t *testing.T, files []string) helmChartValues {
+	t.Helper()
+	merged := map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		mergeValues(merged, m)
+	}
+	data, err := yaml.Marshal(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v helmChartValues
+	if err := yaml.UnmarshalStrict(data, &v); err != nil {
+		t.Fatalf("%v: %v", files, err)
+	}
+	return v
 }
 
 // chartCorefile renders the Corefile from the values as the chart's templates/configmap.yaml does.
@@ -676,62 +772,113 @@ func srvhealthProperties(corefile string) []string {
 	return out
 }
 
-// TestHelmValues checks deploy/helm/values.yaml against the chart's values structure, renders its
-// Corefile as the chart does and has CoreDNS's parser and srvhealth's setup accept it, and checks that it
-// runs the image and the srvhealth block of the Kubernetes manifests.
-func TestHelmValues(t *testing.T) {
-	data, err := os.ReadFile(helmValues)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v helmChartValues
-	if err := yaml.UnmarshalStrict(data, &v); err != nil {
-		t.Fatalf("%s: %v", helmValues, err)
-	}
-	corefile := chartCorefile(v)
+// checkClusterCorefile checks a Corefile meant for a cluster: CoreDNS's parser and srvhealth's setup accept
+// it, and its srvhealth block does not mark healthy XMPP pods down. Under cluster DNS the service domain of
+// _xmpp-client._tcp.prosody.voip.svc.cluster.local is prosody.voip.svc.cluster.local, which no XMPP server
+// hosts (issue 24 item 2): every XMPP service must have a probe that names no domain.
+func checkClusterCorefile(t *testing.T, where, corefile string, want ...string) {
+	t.Helper()
 	blocks, err := caddyfile.Parse("Corefile", strings.NewReader(corefile), srvhealth.DirectiveOrder(dnsserver.Directives))
 	if err != nil {
-		t.Fatalf("rendered Corefile: %v\n%s", err, corefile)
+		t.Fatalf("%s: Corefile: %v\n%s", where, err, corefile)
 	}
-	if len(blocks) != 1 || !slices.Equal(blocks[0].Keys, []string{".:53"}) {
-		t.Fatalf("server blocks %+v", blocks)
+	if len(blocks) != 1 {
+		t.Fatalf("%s: server blocks %+v", where, blocks)
 	}
-	for _, want := range []string{"srvhealth", "kubernetes", "health", "ready", "prometheus", "cache"} {
-		if _, ok := blocks[0].Tokens[want]; !ok {
-			t.Errorf("rendered Corefile lacks %s:\n%s", want, corefile)
+	for _, w := range append([]string{"srvhealth", "kubernetes", "health", "ready", "prometheus", "reload"}, want...) {
+		if _, ok := blocks[0].Tokens[w]; !ok {
+			t.Errorf("%s: Corefile lacks %s:\n%s", where, w, corefile)
 		}
 	}
-
 	setup, err := caddy.DirectiveAction("dns", "srvhealth")
 	if err != nil {
 		t.Fatal(err)
 	}
 	props := srvhealthProperties(corefile)
-	block := strings.Join(props, "\n") + "\n}"
-	if err := setup(caddy.NewTestController("dns", block)); err != nil {
-		t.Errorf("srvhealth refuses the block: %v\n%s", err, block)
+	if err := setup(caddy.NewTestController("dns", strings.Join(props, "\n")+"\n}")); err != nil {
+		t.Errorf("%s: srvhealth refuses the block: %v\n%s", where, err, strings.Join(props, "\n"))
 	}
-	// The setup reached through the directive is the one that refuses mistakes.
-	if err := setup(caddy.NewTestController("dns", "srvhealth cluster.local {\n interval soon\n}")); err == nil {
-		t.Error("srvhealth's setup accepts interval soon")
+	var services []string
+	probes := map[string]string{}
+	for _, p := range props {
+		f := strings.Fields(p)
+		switch f[0] {
+		case "services":
+			services = f[1:]
+		case "probe":
+			probes[f[1]] = f[2]
+		}
+	}
+	for _, s := range services {
+		if strings.HasPrefix(s, "_xmpp") && probes[s] != "tcp" && probes[s] != "none" {
+			t.Errorf("%s: %s is probed with %q: the XMPP probe names prosody.voip.svc.cluster.local, which the server answers with host-unknown", where, s, cmp.Or(probes[s], "xmpp"))
+		}
+	}
+}
+
+// TestDeployHelmValues checks deploy/helm's values for both install paths against the chart's values
+// structure, renders their Corefiles as the chart does and has CoreDNS and srvhealth accept them, and
+// checks the settings a cluster's DNS needs (issue 24 items 1-4). TestDeployHelmTemplate renders the
+// chart itself where helm is installed.
+func TestDeployHelmValues(t *testing.T) {
+	var blocks [][]string
+	for _, path := range []string{"beside", "replace"} {
+		v := readHelmValues(t, helmPaths[path])
+		corefile := chartCorefile(v)
+		want := []string{}
+		if path == "replace" {
+			want = []string{"forward", "cache", "loop"}
+		}
+		checkClusterCorefile(t, path, corefile, want...)
+		blocks = append(blocks, srvhealthProperties(corefile))
+
+		if v.Image.Tag == "" || v.Image.Tag == "latest" || !strings.Contains(strings.Split(v.Image.Repository, "/")[0], ".") {
+			t.Errorf("%s: image %s:%s: want a registry host and a pinned tag", path, v.Image.Repository, v.Image.Tag)
+		}
+		if v.ReplicaCount < 2 || v.PodDisruptionBudget["maxUnavailable"] != float64(1) || v.Affinity == nil || len(v.TopologySpread) == 0 {
+			t.Errorf("%s: replicas %d, disruption budget %v, affinity %v, spread %v", path, v.ReplicaCount, v.PodDisruptionBudget, v.Affinity, v.TopologySpread)
+		}
+		if v.PriorityClassName != "system-cluster-critical" || !slices.ContainsFunc(v.Tolerations, func(t map[string]string) bool {
+			return t["key"] == "CriticalAddonsOnly" && t["operator"] == "Exists"
+		}) {
+			t.Errorf("%s: priority class %q, tolerations %v", path, v.PriorityClassName, v.Tolerations)
+		}
+		if !v.ServiceAccount.Create {
+			t.Errorf("%s: serviceAccount.create is false: the chart binds its ClusterRole to the namespace's default account", path)
+		}
+		if !v.Prometheus.Service.Enabled || len(v.Prometheus.Monitor.AdditionalLabels) == 0 {
+			t.Errorf("%s: metrics Service %v, ServiceMonitor labels %v", path, v.Prometheus.Service.Enabled, v.Prometheus.Monitor.AdditionalLabels)
+		}
+		if !v.PodSecurityContext.RunAsNonRoot || v.PodSecurityContext.SeccompProfile["type"] != "RuntimeDefault" {
+			t.Errorf("%s: podSecurityContext %+v: restricted Pod Security wants runAsNonRoot and RuntimeDefault", path, v.PodSecurityContext)
+		}
+		if !slices.Equal(v.SecurityContext.Capabilities.Add, []string{"NET_BIND_SERVICE"}) || !slices.Equal(v.SecurityContext.Capabilities.Drop, []string{"ALL"}) ||
+			!v.SecurityContext.ReadOnlyRootFilesystem || v.SecurityContext.AllowPrivilegeEscalation {
+			t.Errorf("%s: securityContext %+v", path, v.SecurityContext)
+		}
 	}
 
 	manifests, err := os.ReadFile("deploy/kubernetes/coredns-srvhealth.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(props, srvhealthProperties(string(manifests))) {
-		t.Errorf("srvhealth block differs from the Kubernetes manifests':\n%s\nvs\n%s",
-			strings.Join(props, "\n"), strings.Join(srvhealthProperties(string(manifests)), "\n"))
+	blocks = append(blocks, srvhealthProperties(string(manifests)))
+	for i, b := range blocks[1:] {
+		if !slices.Equal(blocks[0], b) {
+			t.Errorf("srvhealth block %d differs from beside.yaml's:\n%s\nvs\n%s", i+1, strings.Join(b, "\n"), strings.Join(blocks[0], "\n"))
+		}
 	}
+	v := readHelmValues(t, helmPaths["replace"])
 	if image := v.Image.Repository + ":" + v.Image.Tag; !strings.Contains(string(manifests), "image: "+image+"\n") {
 		t.Errorf("image %s is not the Kubernetes manifests' image", image)
 	}
-	if !v.Prometheus.Service.Enabled {
-		t.Error("no metrics Service: the dashboard and the alerts would have nothing to read")
+
+	// The setup reached through the directive is the one that refuses mistakes.
+	setup, err := caddy.DirectiveAction("dns", "srvhealth")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !slices.Equal(v.SecurityContext.Capabilities.Add, []string{"NET_BIND_SERVICE"}) || !slices.Equal(v.SecurityContext.Capabilities.Drop, []string{"ALL"}) ||
-		!v.SecurityContext.ReadOnlyRootFilesystem || v.SecurityContext.AllowPrivilegeEscalation {
-		t.Errorf("securityContext %+v", v.SecurityContext)
+	if err := setup(caddy.NewTestController("dns", "srvhealth cluster.local {\n interval soon\n}")); err == nil {
+		t.Error("srvhealth's setup accepts interval soon")
 	}
 }

@@ -21,8 +21,8 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "all_down_total",
-		Help:      "Counter of answers in which every target was dropped, by the all-down policy applied.",
-	}, []string{"server", "policy"})
+		Help:      "Counter of answers in which every target was dropped, by service (_sip._tcp, ...) and the all-down policy applied.",
+	}, []string{"server", "service", "policy"})
 
 	signedCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

@@ -207,8 +207,9 @@ func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
 		}
 	}
 	if o.allDown {
-		allDownCount.WithLabelValues(server, o.policy.String()).Inc()
+		allDownCount.WithLabelValues(server, serviceName(rw.svc), o.policy.String()).Inc()
 	}
+	allDownNames.note(server, rw.svc, rw.req.Question[0].Name, o, out)
 	if o.signed {
 		signedCount.WithLabelValues(server).Inc()
 	}

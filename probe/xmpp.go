@@ -20,8 +20,10 @@ const (
 // xmppProber opens an XMPP stream (RFC 6120 section 4.2) and is up when the server answers with its own
 // stream header and then its stream features (section 4.3.2). That proves more than a TCP connect: the
 // server parsed our header, knows the domain (else it sends a host-unknown stream error, section
-// 4.9.3.6) and got as far as negotiating. The probe stops there, before STARTTLS or authentication,
-// and so needs no account.
+// 4.9.3.6) and got as far as negotiating. Over plain TCP, when the features offer STARTTLS, the probe
+// then does the TLS handshake to report the certificate's expiry; it stops there, before the stream is
+// restarted or anyone authenticates, and so needs no account. What STARTTLS does never changes the
+// verdict; a server that takes <starttls/> and answers nothing costs the probe its timeout.
 type xmppProber struct {
 	ns        string   // "jabber:client" or "jabber:server"
 	alpn      []string // for direct TLS
@@ -58,10 +60,19 @@ func (p *xmppProber) probe(ctx context.Context, t Target) Result {
 	if err != nil {
 		return seen.report(failed(err), d)
 	}
+	// The features have begun: the server is up, whatever follows. Over plain TCP the certificate users
+	// see is behind STARTTLS, so the probe goes on to it for its expiry (and, with Details, the chain).
 	if d != nil {
 		d.StartTLS = s.startTLS
-		if !p.directTLS && s.startTLS >= StartTLSOffered {
-			startSeen, err := s.negotiateTLS(ctx, c, t, p.opts)
+	} else if !p.directTLS {
+		if s.startTLS, err = s.readFeatures(); err != nil {
+			return seen.report(up(), d) // a server that garbles its features is still up
+		}
+	}
+	if !p.directTLS && s.startTLS >= StartTLSOffered {
+		startSeen, err := s.negotiateTLS(ctx, c, t, p.opts)
+		seen.notAfter = startSeen.notAfter
+		if d != nil {
 			d.TLS = startSeen.state
 			if err != nil {
 				d.StartTLSError = reason(err)

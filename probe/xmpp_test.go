@@ -185,3 +185,33 @@ func TestXMPPHostileText(t *testing.T) {
 		checkPeerText(t, "reason", r.Reason)
 	}
 }
+
+// Over plain TCP the certificate XMPP users see is behind STARTTLS: the probe reports its expiry without
+// Details too, and what STARTTLS does never changes the verdict (issue 24 item 7).
+func TestXMPPStartTLSCertExpiry(t *testing.T) {
+	cert := testpeer.NewCert(t, testpeer.CertSpec{Names: []string{"voip.test"}})
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	const none = `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`
+	for _, tt := range []struct {
+		name, feats, after string
+		expiry             bool
+	}{
+		{"required", features, fakepeer.Proceed, true},
+		{"none", none, "", false},
+		{"failure", features, `<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, kind := range []Kind{KindXMPPClient, KindXMPPServer} {
+				addr := fakepeer.TCP(t, fakepeer.XMPPStartTLS(tt.feats, tt.after, cfg))
+				r := mustNew(t, Method{Kind: kind, Transport: TCP}, Options{}).Probe(probeCtx(t, 2*time.Second), Target{Addr: addr, Domain: "voip.test"})
+				if !r.Up || r.Details != nil {
+					t.Fatalf("%s: up=%v reason %q details %+v, want up without details", kind, r.Up, r.Reason, r.Details)
+				}
+				if want := cert.Leaf.NotAfter; tt.expiry != r.CertNotAfter.Equal(want) || !tt.expiry && !r.CertNotAfter.IsZero() {
+					t.Errorf("%s: CertNotAfter %v, want %v: %v", kind, r.CertNotAfter, tt.expiry, want)
+				}
+			}
+		})
+	}
+}

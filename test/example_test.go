@@ -1,6 +1,7 @@
 package test
 
 import (
+	"net"
 	"os"
 	"slices"
 	"testing"
@@ -29,5 +30,11 @@ func TestCorefileExample(t *testing.T) {
 	}
 	if len(m.Extra) != 1 || m.Extra[0].Header().Name != "sip1.example.com." {
 		t.Errorf("additional section %v, want sip1's address only", m.Extra)
+	}
+	// It listens on loopback only (bind 127.0.0.1), not on every interface: another address of the
+	// machine finds nothing on its port.
+	if c, err := net.DialTimeout("tcp", "127.0.0.2:1053", time.Second); err == nil {
+		c.Close()
+		t.Error("corefile.example listens beyond 127.0.0.1: 127.0.0.2:1053 accepts")
 	}
 }

@@ -2,6 +2,7 @@ package test
 
 import (
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/srvhealth/srvhealth/internal/kubeapi"
 	"github.com/srvhealth/srvhealth/internal/testpeer"
@@ -161,24 +163,110 @@ func TestKubernetes(t *testing.T) {
 // endpointSlice is the EndpointSlice the endpoint slice controller writes for the service "kamailio":
 // one endpoint per pod address, Ready unless listed in notReady.
 func endpointSlice(port int, ips []string, notReady ...string) *discoveryv1.EndpointSlice {
+	return serviceSlice("kamailio", "sip", corev1.ProtocolUDP, port, ips, notReady...)
+}
+
+// serviceSlice is the EndpointSlice of a service of namespace voip with one named port.
+func serviceSlice(service, portName string, proto corev1.Protocol, port int, ips []string, notReady ...string) *discoveryv1.EndpointSlice {
 	es := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: "kamailio-7x2kq", Labels: map[string]string{
-			discoveryv1.LabelServiceName: "kamailio",
+		ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: service + "-7x2kq", Labels: map[string]string{
+			discoveryv1.LabelServiceName: service,
 			discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
 		}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("sip"), Protocol: ptr.To(corev1.ProtocolUDP), Port: ptr.To(int32(port))}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(portName), Protocol: ptr.To(proto), Port: ptr.To(int32(port))}},
 	}
 	for i, ip := range ips {
 		ready := !slices.Contains(notReady, ip)
 		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{ip},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready), Serving: ptr.To(ready), Terminating: ptr.To(false)},
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "voip", Name: "kamailio-6d9f-" + strconv.Itoa(i)},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "voip", Name: service + "-6d9f-" + strconv.Itoa(i)},
 			NodeName:   ptr.To("node-" + strconv.Itoa(i)),
 		})
 	}
 	return es
+}
+
+// shippedClusterBlock returns the srvhealth block of the cluster Corefile shipped in deploy/ (the
+// Kubernetes manifests' ConfigMap; deploy_test.go holds the Helm values' blocks to the same lines), with
+// its timings replaced by the test's.
+func shippedClusterBlock(t *testing.T, timings string) string {
+	t.Helper()
+	data, err := os.ReadFile("../deploy/kubernetes/coredns-srvhealth.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	in := false
+	for l := range strings.SplitSeq(string(data), "\n") {
+		l, _, _ = strings.Cut(l, "#")
+		l = strings.TrimSpace(l)
+		f := strings.Fields(l)
+		switch {
+		case strings.HasPrefix(l, "srvhealth "):
+			in = true
+			b.WriteString(l + "\n" + timings + "\n")
+		case !in || len(f) == 0:
+		case l == "}":
+			b.WriteString("}\n")
+			return b.String()
+		case slices.Contains([]string{"interval", "timeout", "fails", "rises", "max_ttl", "min_ttl"}, f[0]):
+		default:
+			b.WriteString(l + "\n")
+		}
+	}
+	t.Fatal("no srvhealth block in deploy/kubernetes/coredns-srvhealth.yaml")
+	return ""
+}
+
+// TestKubernetesXMPPPod is an XMPP service under cluster DNS with the srvhealth block deploy/ ships (issue
+// 24 item 2): a headless Service "prosody" whose EndpointSlice lists two Ready pods, a real Prosody
+// hosting example.com and a pod that refuses connections. The service domain of
+// _xmpp-client._tcp.prosody.voip.svc.cluster.local is prosody.voip.svc.cluster.local, which Prosody does
+// not host: a stream opened to it gets host-unknown. The shipped block must keep the live pod and drop the
+// dead one; with the xmpp probe both would be down, and all_down serve_all would serve both.
+func TestKubernetesXMPPPod(t *testing.T) {
+	const (
+		interval = 300 * time.Millisecond
+		timeout  = 200 * time.Millisecond
+		slack    = 3 * time.Second
+	)
+	pods := []string{"127.0.51.1", "127.0.51.2"}
+	port := sharedPort(t, pods)
+	testpeer.Prosody(t, testpeer.ProsodyConfig{Addr: pods[0], Domain: "example.com", C2SPort: port})
+
+	api := kubeapi.Start(t)
+	api.Set(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "voip"}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: "prosody"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+				Selector: map[string]string{"app": "prosody"},
+				Ports: []corev1.ServicePort{{Name: "xmpp-client", Protocol: corev1.ProtocolTCP, Port: int32(port),
+					TargetPort: intstr.FromString("xmpp-client")}},
+			},
+		},
+		serviceSlice("prosody", "xmpp-client", corev1.ProtocolTCP, port, pods),
+	)
+	block := shippedClusterBlock(t, "interval "+interval.String()+"\ntimeout "+timeout.String()+"\nfails 2\nrises 1")
+	s := CoreDNS(t, "cluster.local:0 {\n"+block+"kubernetes cluster.local {\nendpoint "+api.URL+"\n}\n}")
+
+	const qname = "_xmpp-client._tcp.prosody.voip.svc.cluster.local."
+	live := strings.ReplaceAll(pods[0], ".", "-") + ".prosody.voip.svc.cluster.local."
+	// The stream the xmpp probe would open: Prosody answers it with host-unknown, so the pod is healthy
+	// and the name is what a probe must not send.
+	m := Exchange(t, "udp", s.UDP, qname, dns.TypeSRV)
+	if got := SRVTargets(m); len(got) != 2 {
+		t.Fatalf("first answer: targets %v, want both pods", got)
+	}
+	WaitTargets(t, "dead XMPP pod", s.UDP, qname, []string{live}, interval*3+timeout+slack)
+	// The live pod stays: several rounds later it is still served, alone.
+	time.Sleep(interval * 5)
+	if got := SRVTargets(Exchange(t, "udp", s.UDP, qname, dns.TypeSRV)); !slices.Equal(got, []string{live}) {
+		t.Errorf("after 5 more rounds: targets %v, want %s", got, live)
+	}
 }
 
 // sharedPort returns a port free for UDP and TCP on every one of addrs: the pods behind a service listen
@@ -207,4 +295,69 @@ func sharedPort(t *testing.T, addrs []string) int {
 	}
 	t.Fatalf("no port free on all of %v", addrs)
 	return 0
+}
+
+// TestKubernetesBeside starts CoreDNS from the server block of deploy/helm/beside.yaml, as the chart
+// writes it, against the test's API server: a CoreDNS serving voip.svc.cluster.local only, with the
+// kubernetes plugin's zone cluster.local, answers the namespace's SRV names (the cluster's DNS forwards that
+// zone to it) and nothing else. The health, ready and prometheus plugins are left out (fixed ports).
+func TestKubernetesBeside(t *testing.T) {
+	data, err := os.ReadFile("../deploy/helm/beside.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Servers []struct {
+			Zones []struct {
+				Zone string `json:"zone"`
+			} `json:"zones"`
+			Plugins []struct {
+				Name        string `json:"name"`
+				Parameters  string `json:"parameters"`
+				ConfigBlock string `json:"configBlock"`
+			} `json:"plugins"`
+		} `json:"servers"`
+	}
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Servers) != 1 || len(v.Servers[0].Zones) != 1 {
+		t.Fatalf("servers %+v, want one block with one zone", v.Servers)
+	}
+	api := kubeapi.Start(t)
+	port := 5060
+	api.Set(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "voip"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "voip", Name: "kamailio"},
+			Spec: corev1.ServiceSpec{
+				ClusterIP: corev1.ClusterIPNone, ClusterIPs: []string{corev1.ClusterIPNone},
+				Ports: []corev1.ServicePort{{Name: "sip", Protocol: corev1.ProtocolUDP, Port: int32(port)}},
+			},
+		},
+		endpointSlice(port, []string{"127.0.52.1"}),
+	)
+	var b strings.Builder
+	b.WriteString(v.Servers[0].Zones[0].Zone + ":0 {\n")
+	for _, p := range v.Servers[0].Plugins {
+		if p.Name == "health" || p.Name == "ready" || p.Name == "prometheus" {
+			continue
+		}
+		b.WriteString(p.Name + " " + p.Parameters + " {\n" + p.ConfigBlock + "\n")
+		if p.Name == "kubernetes" {
+			b.WriteString("endpoint " + api.URL + "\n")
+		}
+		b.WriteString("}\n")
+	}
+	b.WriteString("}\n")
+	s := CoreDNS(t, b.String())
+
+	m := Exchange(t, "udp", s.UDP, "_sip._udp.kamailio.voip.svc.cluster.local.", dns.TypeSRV)
+	if got := SRVTargets(m); !slices.Equal(got, []string{"127-0-52-1.kamailio.voip.svc.cluster.local."}) {
+		t.Errorf("SRV of the voip namespace: %v (rcode %s), want the pod\n%s", got, dns.RcodeToString[m.Rcode], b.String())
+	}
+	if m := Exchange(t, "udp", s.UDP, "kubernetes.default.svc.cluster.local.", dns.TypeA); m.Rcode != dns.RcodeRefused {
+		t.Errorf("a name outside the zone: rcode %s, want REFUSED (the cluster's DNS answers it)", dns.RcodeToString[m.Rcode])
+	}
 }
