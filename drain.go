@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 
+	"github.com/srvhealth/srvhealth/lint"
 	"github.com/srvhealth/srvhealth/policy"
 )
 
@@ -43,18 +44,21 @@ var drainRefs = struct {
 	n map[Drain]int
 }{n: map[Drain]int{}}
 
-// applyDrains reports the drains of a starting instance (metric, one log line each).
+// applyDrains reports the drains of a starting instance: the metric, and one log line for each drain
+// that no running instance had (a reload that keeps a drain says nothing of it again).
 func applyDrains(drains []Drain) {
 	drainRefs.Lock()
 	defer drainRefs.Unlock()
 	for _, d := range drains {
-		drainRefs.n[d]++
+		if drainRefs.n[d]++; drainRefs.n[d] == 1 {
+			log.Infof("target %s drained by configuration: out of the answers while a live target remains, still probed", d)
+		}
 		drainedGauge.WithLabelValues(d.Target, strconv.Itoa(int(d.Port))).Set(1)
-		log.Infof("target %s drained by configuration: out of the answers while a live target remains, still probed", d)
 	}
 }
 
-// releaseDrains undoes applyDrains for a stopping instance.
+// releaseDrains undoes applyDrains for a stopping instance; a drain no running instance has any more is
+// logged as ended (the reload that removed its line brings the target back).
 func releaseDrains(drains []Drain) {
 	drainRefs.Lock()
 	defer drainRefs.Unlock()
@@ -62,6 +66,20 @@ func releaseDrains(drains []Drain) {
 		if drainRefs.n[d]--; drainRefs.n[d] <= 0 {
 			delete(drainRefs.n, d)
 			drainedGauge.DeleteLabelValues(d.Target, strconv.Itoa(int(d.Port)))
+			log.Infof("target %s no longer drained: back in the answers while it is alive", d)
 		}
+	}
+}
+
+// warnDrains logs a warning for each drain whose target is not under the block's zones: it takes a target
+// out only if a record under the zones names it, so it is most likely a typo (the rule srvhealth check
+// applies as drain-outside).
+func warnDrains(zones []string, drains []Drain) {
+	ld := make([]lint.Drain, len(drains))
+	for i, d := range drains {
+		ld[i] = lint.Drain{Target: d.Target, Port: d.Port}
+	}
+	for _, f := range lint.CheckDrains(zones, ld, nil) {
+		log.Warning(f.Message)
 	}
 }

@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -23,5 +24,34 @@ func TestDrainSeriesSurviveReload(t *testing.T) {
 	releaseDrains(updated)
 	if n := testutil.CollectAndCount(drainedGauge); n != 0 {
 		t.Errorf("%d drained series after the last instance stopped, want 0", n)
+	}
+}
+
+// TestDrainLogged: a drain is logged when it starts and when its line is gone (issue 24 item 10: removing a
+// drain logged nothing), not again by a reload that keeps it; a drain outside the zones is warned about.
+func TestDrainLogged(t *testing.T) {
+	kept, removed := Drain{Target: "kept.log.test."}, Drain{Target: "removed.log.test.", Port: 5061}
+	old, updated := []Drain{kept, removed}, []Drain{kept}
+	out := captureLog(func() { applyDrains(old) })
+	if strings.Count(out, "drained by configuration") != 2 {
+		t.Errorf("start: %q", out)
+	}
+	out = captureLog(func() {
+		applyDrains(updated) // the reload's new instance starts first,
+		releaseDrains(old)   // then the old one stops
+	})
+	if strings.Contains(out, "target kept.log.test. drained") || strings.Contains(out, "kept.log.test. no longer") {
+		t.Errorf("a kept drain logged again by the reload: %q", out)
+	}
+	if !strings.Contains(out, "target removed.log.test.:5061 no longer drained") {
+		t.Errorf("the removed drain was not logged as ended: %q", out)
+	}
+	captureLog(func() { releaseDrains(updated) })
+
+	out = captureLog(func() {
+		warnDrains([]string{"example.com."}, []Drain{{Target: "sip1.example.com."}, {Target: "sip1.exmaple.com."}})
+	})
+	if !strings.Contains(out, "drain sip1.exmaple.com") || strings.Contains(out, "drain sip1.example.com") {
+		t.Errorf("warnings: %q", out)
 	}
 }

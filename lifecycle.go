@@ -38,6 +38,7 @@ func newHandler(cfg *Config) (*Handler, error) {
 // OnStartup starts the monitor and, with warm names, resolves and registers their targets.
 func (h *Handler) OnStartup() error {
 	applyDrains(h.cfg.Drains)
+	warnDrains(h.cfg.Zones, h.cfg.Drains)
 	if h.inst != nil && !h.inst.started.Load() && listed(h.inst) {
 		pending.Lock()
 		pending.hs[h] = struct{}{}
