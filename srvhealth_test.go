@@ -800,7 +800,7 @@ func TestShadow(t *testing.T) {
 			h := newTestHandler(t, "srvhealth example.com {\nshadow\n"+tc.block+"\n}", v, upstream(tc.next))
 			server := metrics.WithServer(context.Background())
 			dropped0 := testutil.ToFloat64(droppedCount.WithLabelValues(server, "down"))
-			allDown0 := testutil.ToFloat64(allDownCount.WithLabelValues(server, h.cfg.Services[1].AllDown.String()))
+			allDown0 := testutil.ToFloat64(allDownCount.WithLabelValues(server, "_sip._tcp", h.cfg.Services[1].AllDown.String()))
 
 			req := new(dns.Msg).SetQuestion(tc.qname, tc.qtype)
 			got, err := serveReq(t, h, req).Pack()
@@ -817,7 +817,7 @@ func TestShadow(t *testing.T) {
 			if d := testutil.ToFloat64(droppedCount.WithLabelValues(server, "down")) - dropped0; d != tc.dropped {
 				t.Errorf("dropped_total{reason=down} grew by %v, want %v", d, tc.dropped)
 			}
-			if d := testutil.ToFloat64(allDownCount.WithLabelValues(server, h.cfg.Services[1].AllDown.String())) - allDown0; d != tc.allDown {
+			if d := testutil.ToFloat64(allDownCount.WithLabelValues(server, "_sip._tcp", h.cfg.Services[1].AllDown.String())) - allDown0; d != tc.allDown {
 				t.Errorf("all_down_total grew by %v, want %v", d, tc.allDown)
 			}
 		})
