@@ -839,6 +839,20 @@ func retryAfter(c *Config, errs int) time.Duration {
 func (m *Monitor) round(e *entry, c class) {
 	start := time.Now()
 	old := e.snap.Load()
+	f := m.cfg.Fleet
+	if f != nil && !f.Owns(e.key) {
+		kept := e.kept()
+		if kept && (e.seen.Load() > e.seenMark || e.named) {
+			// Clients ask this member for it: its owners are to probe it, and keep it.
+			f.Want(e.key, e.domain)
+		}
+		if old.prober != "" && old.prober != f.Name() && start.Sub(old.heard) < m.cfg.StaleAfter() {
+			return // the owners probe it and this member hears of them
+		}
+		if kept {
+			f.Fallback(e.key)
+		}
+	}
 
 	var res Resolution
 	err := errNotDue
@@ -879,6 +893,8 @@ func (m *Monitor) round(e *entry, c class) {
 	}
 
 	ns, reason := advance(&m.cfg, old, r)
+	ns.heard = start
+	ns.prober = ownName(f)
 	changed := r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs))
 	if r.resolved {
 		if changed {
@@ -901,8 +917,17 @@ func (m *Monitor) round(e *entry, c class) {
 	if e.gone.Load() {
 		return // removed meanwhile: its series are gone, and so is what it found
 	}
-	e.snap.Store(ns)
-	e.rec.last.Store(ns)
+	if cur := e.snap.Load(); cur != old && newerSnap(cur, ns) {
+		// The fleet told of a later round while this one ran: newest wins here as everywhere. What this
+		// round probed is still reported below, but the state is the fleet's.
+		ns = cur
+	} else {
+		e.snap.Store(ns)
+		e.rec.last.Store(ns)
+		if f != nil && e.kept() && !oos && f.Owns(e.key) {
+			f.Share(share(e, ns))
+		}
+	}
 	if ns.status.Resolved && !old.status.Resolved {
 		m.settled.broadcast()
 	}
@@ -916,9 +941,17 @@ func (m *Monitor) round(e *entry, c class) {
 			m.ev.ProbeDone(e.key, a, r.results[i])
 		}
 	}
-	if ns.status.State != old.status.State {
+	if ns.status.State != old.status.State && ns.prober == ownName(f) {
 		m.ev.StateChanged(e.key, old.status.State, ns.status.State, reason)
 	}
+}
+
+// ownName is the name the rounds of this process carry: f's, or none without a fleet.
+func ownName(f Sharer) string {
+	if f == nil {
+		return ""
+	}
+	return f.Name()
 }
 
 // probeAll probes addrs in parallel, each under a slot of class c's budget, its server's budget and
