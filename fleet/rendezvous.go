@@ -3,6 +3,8 @@ package fleet
 import (
 	"hash/fnv"
 	"slices"
+
+	"github.com/srvhealth/srvhealth/health"
 )
 
 // score is the rendezvous (highest-random-weight) weight of member for key: a hash of both, the same in
@@ -79,4 +81,10 @@ func owns(members []string, self, key string, n int) bool {
 		}
 	}
 	return true
+}
+
+// Owners returns the n owners of k among the members named, highest first: what every member whose view
+// holds those members computes.
+func Owners(members []string, k health.Key, n int) []string {
+	return owners(members, health.KeyString(k), n)
 }
