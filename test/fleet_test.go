@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,6 +182,25 @@ func TestFleetSharesProbes(t *testing.T) {
 		time.Sleep(3 * fleetInterval) // every replica's first rounds, and the fleet's owners settled
 		perInterval[i] = probesPerInterval(tally, rounds)
 		stop()
+		if fleet {
+			// Each of the two targets (live and dead) has two owners, whatever member answers for it.
+			owned, sent, fallbacks := 0.0, 0.0, 0.0
+			for _, r := range rs {
+				v, _ := ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_owned_targets")
+				owned += v
+				v, _ = ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_messages_sent_total", `type="state"`)
+				sent += v
+				v, _ = ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_fallback_rounds_total")
+				fallbacks += v
+			}
+			t.Logf("fleet: %v owned targets summed over the replicas, %v state messages sent, %v fallback rounds", owned, sent, fallbacks)
+			if owned != 4 {
+				t.Errorf("the replicas own %v targets between them, want 2 targets x 2 probers", owned)
+			}
+			if sent == 0 {
+				t.Error("no state message sent")
+			}
+		}
 		for _, r := range rs {
 			r.Kill()
 		}
@@ -352,4 +372,66 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestFleetReloadAndLeave: a reload that keeps the fleet keeps the member (its peers see it neither leave
+// nor join), a reload that changes the fleet leaves and rejoins, and a shutdown leaves gracefully: the
+// peers count it out at once rather than after failure detection.
+func TestFleetReloadAndLeave(t *testing.T) {
+	live := TCPPeer(t, false)
+	zone := WriteFile(t, "db", liveDeadZone("example.com", live, ClosedPort(t)))
+	rs := startFleet(t, zone, fleetOpts{n: 2, fleet: true})
+	a, b := rs[0], rs[1]
+	waitMembers(t, rs, 2, 20*time.Second)
+	leftLine := "member " + a.name + " left"
+	key := strings.Fields(strings.SplitAfter(readFile(t, a.corefile), "fleet_key ")[1])[0]
+
+	reload := func(corefile string) {
+		t.Helper()
+		if err := os.WriteFile(a.corefile, []byte(corefile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_ = a.cmd.Process.Signal(syscall.SIGUSR1)
+	}
+	// Same fleet, another interval: the member stays.
+	reload(strings.Replace(replicaCorefile(a, zone, fleetOpts{fleet: true}, key, []string{b.gossip}), "interval 1s", "interval 2s", 1))
+	if !Eventually(10*time.Second, func() bool { return strings.Contains(a.Log(), "SIGUSR1") }) {
+		t.Fatal("no reload")
+	}
+	time.Sleep(3 * time.Second)
+	if strings.Contains(b.Log(), leftLine) || strings.Contains(a.Log(), "leaving as") {
+		t.Fatalf("a reload that kept the fleet left it:\n%s\n%s", LinesWith(a.Log(), "fleet"), LinesWith(b.Log(), "fleet"))
+	}
+	if v := b.members(t); v != 2 {
+		t.Fatalf("peer sees %v members after a reload that kept the fleet, want 2", v)
+	}
+
+	// fleet_probers changes: the member leaves and joins again.
+	reload(replicaCorefile(a, zone, fleetOpts{fleet: true, probers: 1}, key, []string{b.gossip}))
+	if !Eventually(10*time.Second, func() bool { return strings.Contains(a.Log(), "leaving as") }) {
+		t.Fatalf("a reload that changed the fleet did not leave it:\n%s", a.Log())
+	}
+	waitMembers(t, rs, 2, 20*time.Second)
+
+	// Shutdown: a graceful leave, seen by the peer well before failure detection would tell (4 s here).
+	a.Terminate()
+	start := time.Now()
+	if !Eventually(10*time.Second, func() bool { return b.members(t) == 1 }) {
+		t.Fatalf("peer still counts a member that shut down")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("peer counted the member out %v after it shut down: not a graceful leave", d)
+	}
+	if !strings.Contains(b.Log(), leftLine) {
+		t.Errorf("peer did not log the leave:\n%s", LinesWith(b.Log(), "fleet"))
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
