@@ -98,13 +98,17 @@ type Member struct {
 	wg     sync.WaitGroup
 }
 
-// acquire returns the process's member for c, started if need be. A member of another configuration leaves
-// its fleet first: one process is one member.
-func acquire(c Config) (*Member, error) {
+// acquire returns the process's member for c, with l among its links, started if need be. A member of
+// another configuration leaves its fleet first: one process is one member. The link is in place before the
+// member joins, so the states pulled on joining reach l's Monitor.
+func acquire(c Config, l *Link) (*Member, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if cur != nil && cur.cfg.equal(c) {
 		cur.refs++
+		cur.linksMu.Lock()
+		cur.links[l] = struct{}{}
+		cur.linksMu.Unlock()
 		return cur, nil
 	}
 	if cur != nil {
@@ -112,7 +116,7 @@ func acquire(c Config) (*Member, error) {
 		cur.close()
 		cur = nil
 	}
-	m, err := start(c)
+	m, err := start(c, l)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +139,9 @@ func release(m *Member) {
 	}
 }
 
-func start(c Config) (*Member, error) {
-	m := &Member{cfg: c, name: c.Name(), probers: c.probers(), links: map[*Link]struct{}{},
+// start starts a member of c feeding l and joins its peers.
+func start(c Config, l *Link) (*Member, error) {
+	m := &Member{cfg: c, name: c.Name(), probers: c.probers(), links: map[*Link]struct{}{l: {}},
 		synced: make(chan struct{}), quit: make(chan struct{})}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.name
@@ -386,16 +391,21 @@ func (d *delegate) NotifyMsg(b []byte) {
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	bs := d.q.GetBroadcasts(overhead, limit)
+	n := 0
 	for _, b := range bs {
 		if len(b) > 0 {
 			messagesOut.WithLabelValues(typeName(b[0])).Inc()
+			n += len(b)
 		}
 	}
+	sentBytes.WithLabelValues("gossip").Add(float64(n))
 	return bs
 }
 
 func (d *delegate) LocalState(join bool) []byte {
-	return encodeStates((*Member)(d).states())
+	b := encodeStates((*Member)(d).states())
+	sentBytes.WithLabelValues("pushpull").Add(float64(len(b)))
+	return b
 }
 
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
@@ -468,13 +478,10 @@ func (l *Link) monitor() *health.Monitor { return l.mon.Load() }
 
 // Start joins the process's member (started, and its fleet joined, if need be).
 func (l *Link) Start() error {
-	m, err := acquire(l.cfg)
+	m, err := acquire(l.cfg, l)
 	if err != nil {
 		return err
 	}
-	m.linksMu.Lock()
-	m.links[l] = struct{}{}
-	m.linksMu.Unlock()
 	l.mem.Store(m)
 	return nil
 }
@@ -548,3 +555,6 @@ func (l *Link) Want(k health.Key, domain string) {
 
 // Fallback implements health.Sharer.
 func (l *Link) Fallback(k health.Key) { fallbackProbes.Inc() }
+
+// Probers implements health.Sharer.
+func (l *Link) Probers() int { return l.cfg.probers() }

@@ -29,6 +29,13 @@ var (
 		Help:      "Counter of fleet messages handed to gossip, by type (state, want); each is sent to a few members per round until retransmitted enough.",
 	}, []string{"type"})
 
+	sentBytes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "srvhealth",
+		Name:      "fleet_sent_bytes_total",
+		Help:      "Counter of the octets of srvhealth's messages this member sent, before encryption, by path (gossip: each transmission of a broadcast; pushpull: the states sent in push/pull exchanges).",
+	}, []string{"path"})
+
 	pulledStates = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "srvhealth",

@@ -895,6 +895,7 @@ func (m *Monitor) round(e *entry, c class) {
 	ns, reason := advance(&m.cfg, old, r)
 	ns.heard = start
 	ns.prober = ownName(f)
+	ns.status.Until = fleetUntil(f, start, ns.status.Until)
 	changed := r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs))
 	if r.resolved {
 		if changed {

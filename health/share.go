@@ -31,6 +31,18 @@ type Sharer interface {
 	// Fallback reports a round this member runs of a kept target it does not own, for want of news of it
 	// from the fleet within StaleAfter.
 	Fallback(k Key)
+	// Probers is the number of members that probe each kept target.
+	Probers() int
+}
+
+// fleetUntil returns the Until of a state found in a round that started at start, whose owners' rounds
+// interleave: with p probers a target is probed about p times an interval, so the checks still needed to
+// flip it may come p times sooner than one member's interval says.
+func fleetUntil(f Sharer, start, until time.Time) time.Time {
+	if f == nil || until.IsZero() || f.Probers() <= 1 {
+		return until
+	}
+	return start.Add(until.Sub(start) / time.Duration(f.Probers()))
 }
 
 // Shared is a target's state as one member's round found it, the unit the fleet carries. Checked, on the
@@ -123,7 +135,7 @@ func adopted(c *Config, s Shared, now time.Time) *snapshot {
 		}
 	}
 	if n := checksToFlip(ns.addrs, c.Fails, c.Rises); n > 0 {
-		ns.status.Until = s.Checked.Add(time.Duration(n) * c.Interval)
+		ns.status.Until = fleetUntil(c.Fleet, s.Checked, s.Checked.Add(time.Duration(n)*c.Interval))
 	}
 	return ns
 }

@@ -22,6 +22,7 @@ type fakeFleet struct {
 func (f *fakeFleet) Name() string  { return f.name }
 func (f *fakeFleet) Owns(Key) bool { return f.owner.Load() }
 func (f *fakeFleet) Fallback(Key)  { f.fallbacks.Add(1) }
+func (f *fakeFleet) Probers() int  { return 2 }
 func (f *fakeFleet) Want(k Key, _ string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -180,20 +180,28 @@ func TestFleetSharesProbes(t *testing.T) {
 			WaitTargets(t, "replica "+r.dns, r.dns, "_sip._tcp.example.com.", []string{"live.example.com.", "live.example.com."}, 20*time.Second)
 		}
 		time.Sleep(3 * fleetInterval) // every replica's first rounds, and the fleet's owners settled
+		gossip0 := 0.0
+		for _, r := range rs {
+			v, _ := ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_sent_bytes_total", `path="gossip"`)
+			gossip0 += v
+		}
 		perInterval[i] = probesPerInterval(tally, rounds)
 		stop()
 		if fleet {
 			// Each of the two targets (live and dead) has two owners, whatever member answers for it.
-			owned, sent, fallbacks := 0.0, 0.0, 0.0
+			owned, sent, fallbacks, gossip := 0.0, 0.0, 0.0, 0.0
 			for _, r := range rs {
-				v, _ := ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_owned_targets")
+				v, _ := ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_sent_bytes_total", `path="gossip"`)
+				gossip += v
+				v, _ = ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_owned_targets")
 				owned += v
 				v, _ = ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_messages_sent_total", `type="state"`)
 				sent += v
 				v, _ = ScrapeValue(t, r.metrics, "coredns_srvhealth_fleet_fallback_rounds_total")
 				fallbacks += v
 			}
-			t.Logf("fleet: %v owned targets summed over the replicas, %v state messages sent, %v fallback rounds", owned, sent, fallbacks)
+			t.Logf("fleet: %v owned targets summed over the replicas, %v state messages sent, %v fallback rounds; %.0f octets of gossip per member per second for 2 targets at interval %s",
+				owned, sent, fallbacks, (gossip-gossip0)/n/(float64(rounds)*fleetInterval.Seconds()), fleetInterval)
 			if owned != 4 {
 				t.Errorf("the replicas own %v targets between them, want 2 targets x 2 probers", owned)
 			}

@@ -1,0 +1,118 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/srvhealth/srvhealth/health"
+	"github.com/srvhealth/srvhealth/probe"
+)
+
+type noResolver struct{}
+
+func (noResolver) Resolve(context.Context, string) (health.Resolution, error) {
+	return health.Resolution{}, nil
+}
+
+func noProber(probe.Method) (probe.Prober, error) { return nil, fmt.Errorf("no probes here") }
+
+// freeAddr returns a loopback address whose port was free for TCP and UDP a moment ago.
+func freeAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap := netip.MustParseAddrPort(l.Addr().String())
+		u, err := net.ListenPacket("udp", ap.String())
+		l.Close()
+		if err == nil {
+			u.Close()
+			return ap
+		}
+	}
+	t.Fatal("no free port")
+	return netip.AddrPort{}
+}
+
+// member starts a member of c, apart from the process's own, feeding mon; it leaves when the test ends.
+func member(t *testing.T, c Config, mon *health.Monitor) *Member {
+	t.Helper()
+	l := NewLink(c)
+	l.Attach(mon)
+	m, err := start(c, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		m.close()
+		mu.Unlock()
+	})
+	return m
+}
+
+// TestJoinPullsState: a member that joins pulls the kept targets' states of the fleet before it is ready,
+// as its push/pull with the first peer it reaches. It measures the time and the octets at 1,000 and 10,000
+// targets.
+func TestJoinPullsState(t *testing.T) {
+	key := make([]byte, 32)
+	for _, n := range []int{1000, 10000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			if n > 1000 && testing.Short() {
+				t.Skip("short")
+			}
+			cfg := health.Config{Interval: time.Second, Timeout: 500 * time.Millisecond, MaxTargets: 2 * n}
+			monA := health.New(cfg, noResolver{}, noProber, nil) // never started: holds what it is given
+			t.Cleanup(monA.Stop)
+			now := time.Now()
+			m := probe.Method{Kind: probe.KindTCP, Transport: probe.TCP}
+			for i := range n {
+				k := health.NewKey(fmt.Sprintf("sip%d.example.com.", i), 5060, m, "")
+				monA.Observe(k, "example.com") // named: kept
+				a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				st := health.Down
+				if i%2 == 0 {
+					st = health.Up
+				}
+				monA.Adopt(health.Shared{Key: k, Prober: "a", Checked: now, Since: now, Resolved: true,
+					Res:   health.Resolution{Addrs: []netip.Addr{a}, TTL: 300},
+					Addrs: []health.SharedAddr{{Addr: a, State: st, Fails: 3, Up: st == health.Up, Reason: "connection refused", RTT: time.Millisecond}}})
+			}
+			if got := len(monA.Shared()); got != n {
+				t.Fatalf("A shares %d states, want %d", got, n)
+			}
+			a := member(t, Config{Bind: freeAddr(t), Key: key}, monA)
+			size := len(encodeStates(a.states()))
+
+			monB := health.New(cfg, noResolver{}, noProber, nil)
+			t.Cleanup(monB.Stop)
+			start := time.Now()
+			b := member(t, Config{Bind: freeAddr(t), Key: key, Peers: []string{a.cfg.Bind.String()}}, monB)
+			select {
+			case <-b.synced:
+			case <-time.After(2 * JoinWait):
+				t.Fatal("never synced")
+			}
+			took := time.Since(start)
+			if got := monB.Len(); got != n {
+				t.Fatalf("B holds %d targets once ready, want %d", got, n)
+			}
+			down := 0
+			for _, r := range monB.Reports() {
+				if r.Status.State == health.Down {
+					down++
+				}
+			}
+			if down != n/2 {
+				t.Errorf("B holds %d targets down, want %d", down, n/2)
+			}
+			t.Logf("%d targets: joined with their states in %v; push/pull state %d octets (%d per target)", n, took.Round(time.Millisecond), size, size/n)
+		})
+	}
+}
