@@ -443,3 +443,64 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestFleetThreeOfFiveKilled: with three of five replicas killed, the two left drop a target that dies next
+// within interval x fails + timeout plus failure detection: the targets of the dead owners move to them.
+func TestFleetThreeOfFiveKilled(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	zone := WriteFile(t, "db", liveDeadZone("example.com", port, ClosedPort(t)))
+	rs := startFleet(t, zone, fleetOpts{n: 5, fleet: true})
+	waitMembers(t, rs, 5, 20*time.Second)
+	stop := asker(t, rs, "_sip._tcp.example.com.")
+	defer stop()
+	for _, r := range rs {
+		WaitTargets(t, "replica "+r.dns, r.dns, "_sip._tcp.example.com.", []string{"live.example.com.", "live.example.com."}, 20*time.Second)
+	}
+	// Kill the target's owners first, and one more: the two left own nothing of it until they notice.
+	m, err := probe.ForService("_sip._tcp.", probe.KindTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.name)
+	}
+	owners := fleet.Owners(names, health.NewKey("live.example.com.", uint16(mustAtoi(t, port)), m, "example.com"), 3)
+	var left []*replica
+	for _, r := range rs {
+		if slices.Contains(owners, r.name) {
+			r.Kill()
+		} else {
+			left = append(left, r)
+		}
+	}
+	l.Close() // the target dies just after
+	start := time.Now()
+	for _, r := range left {
+		if !Eventually(60*time.Second, func() bool {
+			return strings.Contains(statusRow(fleetStatus(t, r), "live.example.com."), "state=down")
+		}) {
+			t.Fatalf("%s still holds the dead target up after 60 s:\n%s", r.name, fleetStatus(t, r))
+		}
+	}
+	took := time.Since(start)
+	t.Logf("3 of 5 killed (the target's owners among them): the 2 left dropped a target that died %v after it died (interval %s x fails %d + timeout %s = 2.5 s, plus failure detection)",
+		took.Round(100*time.Millisecond), fleetInterval, fleetFails, fleetTimeout)
+	if limit := time.Duration(fleetFails)*fleetInterval + fleetTimeout + 10*time.Second; took > limit {
+		t.Errorf("took %v, want within %v", took, limit)
+	}
+}
