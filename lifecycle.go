@@ -1,13 +1,16 @@
 package srvhealth
 
 import (
+	"context"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
 
 	"github.com/srvhealth/srvhealth/fleet"
 	"github.com/srvhealth/srvhealth/health"
@@ -41,6 +44,10 @@ func newHandler(cfg *Config) (*Handler, error) {
 	h.view = h.monitor
 	if h.fleet != nil {
 		h.fleet.Attach(h.monitor)
+		h.fleet.Lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			r, err := h.chain().Resolve(ctx, dns.Fqdn(host))
+			return r.Addrs, err
+		}
 	}
 	h.warm = &warmer{h: h}
 	return h, nil

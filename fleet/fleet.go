@@ -259,7 +259,7 @@ func (m *Member) resolvePeers() []string {
 		var ips []string
 		if _, err := netip.ParseAddr(host); err == nil {
 			ips = []string{host}
-		} else if ips, err = net.DefaultResolver.LookupHost(ctx, host); err != nil {
+		} else if ips, err = m.lookup(ctx, host); err != nil {
 			log.Warningf("fleet: peer %s: %v", p, err)
 			continue
 		}
@@ -272,6 +272,31 @@ func (m *Member) resolvePeers() []string {
 		}
 	}
 	return out
+}
+
+// lookup resolves a peer's name through the server's own plugins first (a CoreDNS pod runs with the node's
+// resolv.conf, which knows nothing of the cluster's Services), and through the system's resolver when they
+// give no address.
+func (m *Member) lookup(ctx context.Context, host string) ([]string, error) {
+	m.linksMu.RLock()
+	var chain func(context.Context, string) ([]netip.Addr, error)
+	for l := range m.links {
+		if l.Lookup != nil {
+			chain = l.Lookup
+			break
+		}
+	}
+	m.linksMu.RUnlock()
+	if chain != nil {
+		if as, err := chain(ctx, host); err == nil && len(as) > 0 {
+			out := make([]string, len(as))
+			for i, a := range as {
+				out[i] = a.String()
+			}
+			return out, nil
+		}
+	}
+	return net.DefaultResolver.LookupHost(ctx, host)
 }
 
 // viewEvery bounds how often the member list is read for the owners: memberlist takes a lock for it.
@@ -461,6 +486,9 @@ var _ io.Writer = logWriter{}
 // Link is one Monitor's tie to the process's member: the health.Sharer its Monitor is built with, before
 // the member exists, and started with the block's instance.
 type Link struct {
+	// Lookup, when set, resolves the peers' names through the server's plugins; set it before Start.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+
 	cfg  Config
 	name string
 	mon  atomic.Pointer[health.Monitor]

@@ -504,3 +504,24 @@ func TestFleetThreeOfFiveKilled(t *testing.T) {
 		t.Errorf("took %v, want within %v", took, limit)
 	}
 }
+
+// TestFleetPeerByName: a peer named by a DNS name (as a Kubernetes headless Service names the pods) is
+// resolved through the server's own zones, at start and again while the member is alone: a member started
+// before its peer finds it once it comes up.
+func TestFleetPeerByName(t *testing.T) {
+	live := TCPPeer(t, false)
+	zone := WriteFile(t, "db", liveDeadZone("example.com", live, ClosedPort(t))+"gossip   IN A   127.0.0.1\n")
+	key := fleetKey(t, 1)
+	a, b := newReplica(t), newReplica(t)
+	_, aPort, _ := net.SplitHostPort(a.gossip)
+	b.Process = StartProcess(t, replicaCorefile(b, zone, fleetOpts{fleet: true}, key, []string{"gossip.example.com:" + aPort}))
+	b.WaitReady(b.ready, 30*time.Second) // alone: nobody answers at the name yet
+	if v := b.members(t); v != 1 {
+		t.Fatalf("%v members before the peer started, want 1", v)
+	}
+	a.Process = StartProcess(t, replicaCorefile(a, zone, fleetOpts{fleet: true}, key, nil))
+	a.WaitReady(a.ready, 30*time.Second)
+	start := time.Now()
+	waitMembers(t, []*replica{a, b}, 2, 20*time.Second)
+	t.Logf("the member alone found its peer by name %v after the peer was ready", time.Since(start).Round(100*time.Millisecond))
+}
