@@ -263,10 +263,12 @@ func (m *Member) resolvePeers() []string {
 			log.Warningf("fleet: peer %s: %v", p, err)
 			continue
 		}
+		self := m.ml.LocalNode()
 		for _, ip := range ips {
 			a := net.JoinHostPort(ip, port)
-			if ap, err := netip.ParseAddrPort(a); err == nil && ap == m.cfg.Bind {
-				continue
+			if ap, err := netip.ParseAddrPort(a); err == nil && (ap == m.cfg.Bind ||
+				ap.Port() == self.Port && net.IP(ap.Addr().AsSlice()).Equal(self.Addr)) {
+				continue // itself: a headless Service lists this pod too
 			}
 			out = append(out, a)
 		}
