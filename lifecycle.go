@@ -44,6 +44,7 @@ func newHandler(cfg *Config) (*Handler, error) {
 	h.view = h.monitor
 	if h.fleet != nil {
 		h.fleet.Attach(h.monitor)
+		h.fleet.Interval = cfg.Interval
 		h.fleet.Lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
 			r, err := h.chain().Resolve(ctx, dns.Fqdn(host))
 			return r.Addrs, err

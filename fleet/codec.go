@@ -93,6 +93,12 @@ func validName(s string, empty bool) bool {
 	if len(s) > maxName || strings.ToLower(s) != s {
 		return false
 	}
+	// Presentation form, as miekg/dns writes names: printable ASCII, anything else escaped (\DDD).
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
 	_, ok := dns.IsDomainName(s)
 	return ok
 }

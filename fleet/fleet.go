@@ -90,6 +90,9 @@ type Member struct {
 	linksMu sync.RWMutex
 	links   map[*Link]struct{}
 
+	wantsMu sync.Mutex
+	wants   map[string]time.Time // key string -> when a want of it was last sent or heard
+
 	view   atomic.Pointer[[]string] // names of the members alive in this member's view, sorted
 	viewAt atomic.Int64             // when view was taken, Unix ns
 
@@ -224,6 +227,7 @@ func (m *Member) run() {
 		case <-tick.C:
 		}
 		m.refreshView()
+		m.sweepWants(time.Now())
 		if len(m.cfg.Peers) > 0 && m.ml.NumMembers() <= 1 {
 			m.join()
 		}
@@ -352,6 +356,7 @@ func (m *Member) apply(msg message) {
 			}
 		}
 	case msgWant:
+		m.wantSeen(health.KeyString(msg.want), time.Now())
 		if !m.owns(msg.want) {
 			return
 		}
@@ -362,6 +367,39 @@ func (m *Member) apply(msg message) {
 		}
 	}
 }
+
+// wantSeen records that a want of the key named ks was sent or heard at now.
+func (m *Member) wantSeen(ks string, now time.Time) {
+	m.wantsMu.Lock()
+	defer m.wantsMu.Unlock()
+	if m.wants == nil {
+		m.wants = map[string]time.Time{}
+	}
+	m.wants[ks] = now
+}
+
+// wantRecent reports whether a want of the key named ks was sent or heard within d of now: the owners need
+// one a round to keep the key, not one from every member that keeps it.
+func (m *Member) wantRecent(ks string, now time.Time, d time.Duration) bool {
+	m.wantsMu.Lock()
+	defer m.wantsMu.Unlock()
+	t, ok := m.wants[ks]
+	return ok && now.Sub(t) < d
+}
+
+// sweepWants forgets the wants older than a minute, or all of them past maxWants keys.
+func (m *Member) sweepWants(now time.Time) {
+	m.wantsMu.Lock()
+	defer m.wantsMu.Unlock()
+	for k, t := range m.wants {
+		if now.Sub(t) > time.Minute || len(m.wants) > maxWants {
+			delete(m.wants, k)
+		}
+	}
+}
+
+// maxWants bounds the wants remembered at once.
+const maxWants = 1 << 17
 
 // states returns what the member's Monitors share, the newest state of each key.
 func (m *Member) states() []health.Shared {
@@ -490,6 +528,8 @@ var _ io.Writer = logWriter{}
 type Link struct {
 	// Lookup, when set, resolves the peers' names through the server's plugins; set it before Start.
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Interval is the Monitor's probe interval: a member sends no want of a key another sent within it.
+	Interval time.Duration
 
 	cfg  Config
 	name string
@@ -577,10 +617,18 @@ func (l *Link) Share(s health.Shared) {
 }
 
 // Want implements health.Sharer.
+// A want heard from another member within 9/10 of an interval stands for this one's.
 func (l *Link) Want(k health.Key, domain string) {
-	if m := l.live(); m != nil {
-		m.broadcast("w "+health.KeyString(k), encodeWant(k, domain))
+	m := l.live()
+	if m == nil {
+		return
 	}
+	ks, now := health.KeyString(k), time.Now()
+	if l.Interval > 0 && m.wantRecent(ks, now, l.Interval*9/10) {
+		return
+	}
+	m.wantSeen(ks, now)
+	m.broadcast("w "+ks, encodeWant(k, domain))
 }
 
 // Fallback implements health.Sharer.

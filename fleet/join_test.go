@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
@@ -115,4 +116,37 @@ func TestJoinPullsState(t *testing.T) {
 			t.Logf("%d targets: joined with their states in %v; push/pull state %d octets (%d per target)", n, took.Round(time.Millisecond), size, size/n)
 		})
 	}
+}
+
+// TestDelegateHostileBytes: whatever bytes memberlist hands the delegate (a broken member, another build),
+// nothing panics and nothing that does not check out reaches the Monitor.
+func TestDelegateHostileBytes(t *testing.T) {
+	mon := health.New(health.Config{Interval: time.Second, Timeout: 500 * time.Millisecond}, noResolver{}, noProber, nil)
+	t.Cleanup(mon.Stop)
+	m := member(t, Config{Bind: freeAddr(t)}, mon)
+	d := (*delegate)(m)
+	valid := encodeState(testState())
+	for i := range 5000 {
+		b := append([]byte(nil), valid...)
+		b[i%len(b)] ^= byte(i)
+		b = b[:len(b)-i%7]
+		d.NotifyMsg(b)
+		d.MergeRemoteState(b[1:], i%2 == 0)
+	}
+	d.NotifyMsg(nil)
+	d.MergeRemoteState(nil, true)
+	d.MergeRemoteState([]byte("[1,2,{\"t\":5}]"), false)
+	// A flipped octet may still spell a valid state of another name (memberlist's encryption is what
+	// authenticates a message); whatever was adopted checks out.
+	for _, r := range mon.Reports() {
+		if !validName(r.Key.Target, false) || r.Prober == "" || !utf8.ValidString(r.Prober) {
+			t.Errorf("a mangled message put %+v (prober %q) in the table", r.Key, r.Prober)
+		}
+	}
+	// The genuine message is adopted.
+	d.NotifyMsg(valid)
+	if _, ok := mon.Report(testState().Key); !ok {
+		t.Error("a valid state was not adopted")
+	}
+	_ = d.LocalState(false)
 }
