@@ -163,10 +163,17 @@ func probesPerInterval(tally *ConnTally, rounds int) float64 {
 	return float64(tally.Count()-before) / float64(rounds)
 }
 
-// TestFleetSharesProbes: five replicas in a fleet probe a live target about fleet_probers times an
-// interval between them, against five times without the fleet, and every replica leaves a dead target out.
+// TestFleetSharesProbes: three and five replicas in a fleet probe a live target about fleet_probers times
+// an interval between them, against three and five times without the fleet, and every replica leaves a
+// dead target out.
 func TestFleetSharesProbes(t *testing.T) {
-	const n, rounds = 5, 8
+	for _, n := range []int{3, 5} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) { testFleetSharesProbes(t, n) })
+	}
+}
+
+func testFleetSharesProbes(t *testing.T, n int) {
+	const rounds = 8
 	var perInterval [2]float64
 	for i, fleet := range []bool{false, true} {
 		live, tally := TallyPeer(t, false)
@@ -201,7 +208,7 @@ func TestFleetSharesProbes(t *testing.T) {
 				fallbacks += v
 			}
 			t.Logf("fleet: %v owned targets summed over the replicas, %v state messages sent, %v fallback rounds; %.0f octets of gossip per member per second for 2 targets at interval %s",
-				owned, sent, fallbacks, (gossip-gossip0)/n/(float64(rounds)*fleetInterval.Seconds()), fleetInterval)
+				owned, sent, fallbacks, (gossip-gossip0)/float64(n)/(float64(rounds)*fleetInterval.Seconds()), fleetInterval)
 			if owned != 4 {
 				t.Errorf("the replicas own %v targets between them, want 2 targets x 2 probers", owned)
 			}
@@ -214,7 +221,7 @@ func TestFleetSharesProbes(t *testing.T) {
 		}
 	}
 	t.Logf("connections to a live target per %s interval, %d replicas: %.2f without fleet, %.2f with fleet (fleet_probers 2)", fleetInterval, n, perInterval[0], perInterval[1])
-	if perInterval[0] < n-1 {
+	if perInterval[0] < float64(n)-1 {
 		t.Errorf("without fleet: %.2f connections per interval, want about %d: the measure is off", perInterval[0], n)
 	}
 	if perInterval[1] > 2+0.75 {
