@@ -301,7 +301,7 @@ func (m *Monitor) Observe(k Key, domain string) {
 		m.touch(e, now)
 		return
 	}
-	m.observeNew(k, domain, now, true)
+	m.observeNew(k, domain, now, true, false)
 }
 
 // touch records a sighting of e at now. The last-seen time is written at most once per touchEvery, and
@@ -324,9 +324,16 @@ func (m *Monitor) touch(e *entry, now int64) {
 // seen before evicts the oldest entry a new key may displace (one seen once, or one with no address in
 // scope); a key seen for the first time, or one with nothing to evict, is refused (Events.Overflow) and
 // not monitored.
-func (m *Monitor) observeNew(k Key, domain string, now int64, named bool) {
+//
+// A key the fleet spoke of (remote) takes only free room: it evicts nothing, is not counted as refused,
+// and stays seen once even when the registry knows it from before a reload. What the fleet gossips is no
+// sighting here, and must not displace, or become, a target this member's clients keep asking for.
+func (m *Monitor) observeNew(k Key, domain string, now int64, named, remote bool) {
 	s := m.table.shard(k)
-	if !m.admit(k) {
+	if remote && !m.reserve() {
+		return
+	}
+	if !remote && !m.admit(k) {
 		s.mu.Lock()
 		if e := (*s.m.Load())[k]; e != nil || m.stopped.Load() {
 			s.mu.Unlock()
@@ -368,7 +375,7 @@ func (m *Monitor) observeNew(k Key, domain string, now int64, named bool) {
 	kept := named
 	if last := e.rec.last.Load(); last != nil {
 		e.snap.Store(last)
-		kept = true // known from before a reload, or to another server block
+		kept = kept || !remote // known from before a reload, or to another server block
 	} else {
 		// Until its first round a target counts as up, and that round can change it: its Until is now,
 		// so an answer naming it gets the floor of the health-aware TTL, not the longest one.
@@ -519,7 +526,7 @@ func (m *Monitor) Check(k Key, domain string) (Status, bool) {
 		m.touch(e, int64(time.Since(m.epoch)))
 		return e.snap.Load().status, true
 	}
-	m.observeNew(k, domain, int64(time.Since(m.epoch)), false)
+	m.observeNew(k, domain, int64(time.Since(m.epoch)), false, false)
 	return m.lookup(k)
 }
 

@@ -151,7 +151,7 @@ func (m *Monitor) Adopt(s Shared) bool {
 	}
 	e := m.table.get(s.Key)
 	if e == nil {
-		m.observeNew(s.Key, s.Domain, int64(time.Since(m.epoch)), false)
+		m.observeNew(s.Key, s.Domain, int64(time.Since(m.epoch)), false, true)
 		if e = m.table.get(s.Key); e == nil {
 			return false // refused at MaxTargets
 		}
@@ -185,7 +185,7 @@ func (m *Monitor) Want(k Key, domain string) {
 		m.touch(e, now)
 		return
 	}
-	m.observeNew(k, domain, now, false)
+	m.observeNew(k, domain, now, false, false)
 }
 
 // Shared returns the states of the Monitor's kept targets that have been probed, by it or by the fleet:

@@ -144,8 +144,9 @@ func TestAdoptAccept(t *testing.T) {
 	}
 }
 
-// TestAdoptBoundedByAdmission: the fleet's states go through the admission of a key seen once, so a member
-// flooded with states cannot hold more than MaxTargets, nor displace a target clients keep asking for.
+// TestAdoptBoundedByAdmission: the fleet's states take only free room in the table, as keys seen once: a
+// member flooded with states holds no more than MaxTargets, and they displace nothing its clients asked for,
+// kept or seen once.
 func TestAdoptBoundedByAdmission(t *testing.T) {
 	requireEmptyRegistry(t)
 	cfg := testConfig()
@@ -162,6 +163,21 @@ func TestAdoptBoundedByAdmission(t *testing.T) {
 	}
 	if _, ok := m.lookup(keep); !ok {
 		t.Fatal("the kept target was displaced by the fleet's states")
+	}
+	for i := range 1000 {
+		m.Adopt(sharedState(key(targetName(i)), "peer", time.Now(), Up, 0)) // each a second time
+	}
+	for i := range 9 {
+		if _, ok := m.lookup(key(targetName(i))); !ok {
+			t.Fatalf("state %d, in the table first, was evicted by the fleet's later states", i)
+		}
+	}
+	// A key a client asks for still gets in at its second sighting, evicting a state the fleet sent.
+	local := key("asked.example.com.")
+	m.Check(local, "example.com")
+	m.Check(local, "example.com")
+	if _, ok := m.lookup(local); !ok {
+		t.Fatal("a key asked for twice was refused in a table full of the fleet's states")
 	}
 }
 
