@@ -173,6 +173,9 @@ func start(c Config, l *Link) (*Member, error) {
 	m.q = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: mc.RetransmitMult}
 	m.refreshView()
 	log.Infof("fleet: %s listening on %s", m.name, c.Bind)
+	if len(c.Peers) == 0 {
+		close(m.synced) // alone by design: ready as without a fleet
+	}
 	m.wg.Add(1)
 	go m.run()
 	return m, nil
@@ -194,9 +197,7 @@ func (m *Member) close() {
 // run joins the peers, and again whenever the member finds itself alone, until the member closes.
 func (m *Member) run() {
 	defer m.wg.Done()
-	if len(m.cfg.Peers) == 0 {
-		close(m.synced)
-	} else {
+	if len(m.cfg.Peers) > 0 {
 		joined := make(chan struct{})
 		go func() {
 			defer close(joined)

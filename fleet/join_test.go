@@ -150,3 +150,57 @@ func TestDelegateHostileBytes(t *testing.T) {
 	}
 	_ = d.LocalState(false)
 }
+
+// TestOneMemberPerProcess: links of the same fleet share the process's member (a reload that keeps the
+// fleet keeps it), a link of another fleet replaces it (a reload that changes it rejoins), and the last link
+// to stop makes it leave.
+func TestOneMemberPerProcess(t *testing.T) {
+	mon := health.New(health.Config{Interval: time.Second, Timeout: 500 * time.Millisecond}, noResolver{}, noProber, nil)
+	t.Cleanup(mon.Stop)
+	c := Config{Bind: freeAddr(t)}
+	l1, l2 := NewLink(c), NewLink(c)
+	l1.Attach(mon)
+	l2.Attach(mon)
+	if !l1.Owns(health.Key{}) || l1.Ready() {
+		t.Fatal("a link not started owns nothing or is ready")
+	}
+	if err := l1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l1.Member() != l2.Member() {
+		t.Fatal("two links of one fleet have two members")
+	}
+	if !l1.Ready() {
+		t.Fatal("a member with no peers is not ready")
+	}
+	first := l1.Member()
+	l1.Stop() // the old instance of a reload that kept the fleet
+	if l2.live() == nil {
+		t.Fatal("the member left with a link still using it")
+	}
+
+	c2 := c
+	c2.Probers = 3
+	l3 := NewLink(c2)
+	l3.Attach(mon)
+	if err := l3.Start(); err != nil { // a reload that changed the fleet: same port, new member
+		t.Fatal(err)
+	}
+	if l3.Member() == first || l2.live() != nil {
+		t.Fatal("a new configuration did not replace the member")
+	}
+	l2.Stop() // the old instance goes: nothing happens to the new member
+	if l3.live() == nil {
+		t.Fatal("stopping a link of the replaced member closed the new one")
+	}
+	l3.Stop()
+	l3.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if cur != nil {
+		t.Fatal("a member stays after its last link stopped")
+	}
+}
