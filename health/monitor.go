@@ -22,8 +22,12 @@ type Events interface {
 	ProbeDone(k Key, addr netip.Addr, res probe.Result)
 	// StateChanged reports a change of a target's state, once per change of this Monitor's view, with a
 	// short reason for a log line. A Monitor that adopts a target's state from another does not report
-	// the state it adopted.
+	// the state it adopted here: see Adopted.
 	StateChanged(k Key, from, to State, reason string)
+	// Adopted reports a change of a target's state this Monitor took from a member of its fleet (Adopt):
+	// prober's finding, not this Monitor's, reported once per change of its view, so its metrics and log
+	// agree with the answers it gives.
+	Adopted(k Key, from, to State, prober string)
 	// Resolved reports a target's first resolution and every one that differs from the previous (CNAME
 	// flag or addresses), so a CNAME or a missing address can be warned about once.
 	Resolved(k Key, r Resolution)
@@ -47,6 +51,7 @@ type nopEvents struct{}
 
 func (nopEvents) ProbeDone(Key, netip.Addr, probe.Result) {}
 func (nopEvents) StateChanged(Key, State, State, string)  {}
+func (nopEvents) Adopted(Key, State, State, string)       {}
 func (nopEvents) Resolved(Key, Resolution)                {}
 func (nopEvents) Forgotten(Key)                           {}
 func (nopEvents) Overflow(Key)                            {}
@@ -925,10 +930,11 @@ func (m *Monitor) round(e *entry, c class) {
 	if e.gone.Load() {
 		return // removed meanwhile: its series are gone, and so is what it found
 	}
-	if cur := e.snap.Load(); cur != old && newerSnap(cur, ns) {
+	prev := e.snap.Load() // old, or what the fleet told of while this round ran
+	if prev != old && newerSnap(prev, ns) {
 		// The fleet told of a later round while this one ran: newest wins here as everywhere. What this
 		// round probed is still reported below, but the state is the fleet's.
-		ns = cur
+		ns = prev
 	} else {
 		e.snap.Store(ns)
 		e.rec.last.Store(ns)
@@ -949,8 +955,8 @@ func (m *Monitor) round(e *entry, c class) {
 			m.ev.ProbeDone(e.key, a, r.results[i])
 		}
 	}
-	if ns.status.State != old.status.State && ns.prober == ownName(f) {
-		m.ev.StateChanged(e.key, old.status.State, ns.status.State, reason)
+	if ns != prev && ns.status.State != prev.status.State {
+		m.ev.StateChanged(e.key, prev.status.State, ns.status.State, reason)
 	}
 }
 

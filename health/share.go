@@ -171,6 +171,9 @@ func (m *Monitor) Adopt(s Shared) bool {
 	if ns.status.Resolved && !old.status.Resolved {
 		m.settled.broadcast()
 	}
+	if ns.status.State != old.status.State {
+		m.ev.Adopted(s.Key, old.status.State, ns.status.State, s.Prober)
+	}
 	return true
 }
 

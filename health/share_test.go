@@ -95,9 +95,10 @@ func TestSharedNewer(t *testing.T) {
 	}
 }
 
-// TestAdoptReportsNothing: a state adopted from the fleet is not this Monitor's change, and a key only the
-// fleet speaks of is admitted as seen once (evictable, not shared on).
-func TestAdoptReportsNothing(t *testing.T) {
+// TestAdoptReportsNoChangeOfItsOwn: a state adopted from the fleet is not this Monitor's change (Adopted,
+// naming the prober, not StateChanged), and a key only the fleet speaks of is admitted as seen once
+// (evictable, not shared on).
+func TestAdoptReportsNoChangeOfItsOwn(t *testing.T) {
 	requireEmptyRegistry(t)
 	rec := &recorder{}
 	m := New(testConfig(), newResolver(), factory(newProber()), rec)
@@ -109,8 +110,8 @@ func TestAdoptReportsNothing(t *testing.T) {
 	if st, ok := m.lookup(k); !ok || st.State != Down || len(st.Down) != 1 {
 		t.Fatalf("status %+v %v, want down with its address down", st, ok)
 	}
-	if evs := rec.all(k); len(evs) != 0 {
-		t.Errorf("events %+v, want none", evs)
+	if evs := rec.all(k); len(evs) != 1 || evs[0].kind != "adopted" || evs[0].to != Down || evs[0].reason != "peer" {
+		t.Errorf("events %+v, want one adopted change to down from peer", evs)
 	}
 	if e := m.table.get(k); e.kept() {
 		t.Error("a key only the fleet spoke of is kept")
