@@ -510,14 +510,17 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.viewAt.Store(0) }
 
-// logWriter sends memberlist's log lines to CoreDNS's log: its warnings and errors as warnings, the rest
-// (a line per probe and join at debug) nowhere.
+// logWriter sends memberlist's log lines to CoreDNS's log: its warnings and errors as warnings, its word
+// that it suspects a member (failure detection at work: that member's targets move) at info, the rest (a
+// line per probe and join at debug) nowhere.
 type logWriter struct{}
 
 func (logWriter) Write(p []byte) (int, error) {
 	switch {
 	case bytes.Contains(p, []byte("[ERR]")), bytes.Contains(p, []byte("[WARN]")):
 		log.Warningf("fleet: memberlist: %s", bytes.TrimSpace(p))
+	case bytes.Contains(p, []byte("Suspect")), bytes.Contains(p, []byte("Marking")):
+		log.Infof("fleet: memberlist: %s", bytes.TrimSpace(p))
 	}
 	return len(p), nil
 }
