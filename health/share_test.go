@@ -216,12 +216,21 @@ func TestFleetRounds(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(3 * cfg.Interval) // rounds placed before the change may still run
-	before := p.callsTo(a)
+	// A round that began before the change may still probe, late on a loaded machine: look at a few
+	// windows of 10 intervals, and want one with no probe at all.
 	_, w0 := f.counts()
-	time.Sleep(10 * cfg.Interval)
-	if after := p.callsTo(a); after != before {
-		t.Errorf("%d probes by a member that hears its owners, want 0", after-before)
+	quiet, before := false, p.callsTo(a)
+	for range 5 {
+		time.Sleep(10 * cfg.Interval)
+		after := p.callsTo(a)
+		if after == before {
+			quiet = true
+			break
+		}
+		before = after
+	}
+	if !quiet {
+		t.Error("a member that hears its owners goes on probing")
 	}
 	if _, w := f.counts(); w <= w0 {
 		t.Error("no want sent for a kept target this member does not own")
