@@ -241,3 +241,52 @@ func TestFleetRounds(t *testing.T) {
 	// The owners fall silent: past StaleAfter the member probes on its own.
 	waitFor(t, "a fallback round", func() bool { return f.fallbacks.Load() > 0 && p.callsTo(a) > before })
 }
+
+// TestFleetSharesOnlyKept: names seen once (a flood sent to this member) are neither shared, nor asked of
+// their owners, nor handed to a member that joins: the fleet's other tables fill no faster than they would
+// alone. A target asked for again is the fleet's.
+func TestFleetSharesOnlyKept(t *testing.T) {
+	requireEmptyRegistry(t)
+	r := newResolver()
+	for i := range 200 {
+		r.set(targetName(i), Resolution{Addrs: addrs("192.0.2.1"), TTL: 60})
+	}
+	r.set("kept.example.com.", Resolution{Addrs: addrs("192.0.2.2"), TTL: 60})
+	for _, owner := range []bool{true, false} {
+		f := &fakeFleet{name: "me"}
+		f.owner.Store(owner)
+		cfg := testConfig()
+		cfg.Fleet = f
+		m := start(t, cfg, r, newProber(), nil)
+		for i := range 200 {
+			m.Check(key(targetName(i)), "example.com")
+		}
+		kept := key("kept.example.com.")
+		m.Check(kept, "example.com")
+		time.Sleep(seenGranularity + 10*time.Millisecond)
+		m.Check(kept, "example.com") // a second window: kept
+		waitFor(t, "the kept target shared or wanted", func() bool {
+			shared, wants := f.counts()
+			return shared > 0 || wants > 0
+		})
+		time.Sleep(10 * cfg.Interval)
+		f.mu.Lock()
+		for _, s := range f.shared {
+			if s.Key != kept {
+				t.Errorf("owner %v: shared %s, seen once", owner, s.Key.Target)
+			}
+		}
+		for _, k := range f.wants {
+			if k != kept {
+				t.Errorf("owner %v: asked the owners for %s, seen once", owner, k.Target)
+			}
+		}
+		f.mu.Unlock()
+		for _, s := range m.Shared() {
+			if s.Key != kept {
+				t.Errorf("owner %v: push/pull hands on %s, seen once", owner, s.Key.Target)
+			}
+		}
+		m.Stop()
+	}
+}
