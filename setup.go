@@ -66,10 +66,20 @@ func DirectiveOrder(stock []string) []string {
 	return out
 }
 
+// fleetKey is the key, in a caddy instance's storage, of the fleet its first block with one names.
+type fleetKey struct{}
+
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
+	}
+	if cfg.Fleet != nil {
+		// One process is one member: blocks naming two fleets would take the member from each other.
+		if prev, ok := c.Get(fleetKey{}).(*fleet.Config); ok && !prev.Equal(*cfg.Fleet) {
+			return plugin.Error(pluginName, c.Errf("fleet: another server block names another fleet (%s); one CoreDNS is a member of one fleet, so every block names the same fleet, fleet_key and fleet_probers", prev.Bind))
+		}
+		c.Set(fleetKey{}, cfg.Fleet)
 	}
 	h, err := newHandler(cfg)
 	if err != nil {

@@ -51,6 +51,9 @@ const JoinWait = 5 * time.Second
 // rejoinEvery is how often a member that finds itself alone resolves its peers and tries them again.
 const rejoinEvery = 5 * time.Second
 
+// Equal reports whether c and o are the same fleet, as one process can be a member of one only.
+func (c Config) Equal(o Config) bool { return c.equal(o) }
+
 func (c Config) equal(o Config) bool {
 	return c.Bind == o.Bind && slices.Equal(c.Peers, o.Peers) && bytes.Equal(c.Key, o.Key) && c.probers() == o.probers()
 }

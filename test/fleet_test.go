@@ -544,3 +544,32 @@ func TestFleetPeerByName(t *testing.T) {
 	waitMembers(t, []*replica{a, b}, 2, 20*time.Second)
 	t.Logf("the member alone found its peer by name %v after the peer was ready", time.Since(start).Round(100*time.Millisecond))
 }
+
+// TestFleetOnePerProcess: two server blocks of one CoreDNS naming two fleets refuse to start, with the
+// Corefile's file and line: one process is one member.
+func TestFleetOnePerProcess(t *testing.T) {
+	zone := WriteFile(t, "db", liveDeadZone("example.com", TCPPeer(t, false), ClosedPort(t)))
+	g1, g2 := "127.0.0.1:"+FreePort(t), "127.0.0.1:"+FreePort(t)
+	p := StartProcess(t, `example.com:`+FreePort(t)+` {
+		bind 127.0.0.1
+		srvhealth {
+			fleet `+g1+`
+		}
+		file `+zone+`
+	}
+	example.net:`+FreePort(t)+` {
+		bind 127.0.0.1
+		srvhealth {
+			fleet `+g2+`
+		}
+		file `+zone+` example.net
+	}`)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("CoreDNS started with two fleets")
+	}
+	if log := p.Log(); !strings.Contains(log, "another server block names another fleet") || !strings.Contains(log, "Corefile:") {
+		t.Errorf("no error naming the Corefile line:\n%s", log)
+	}
+}
