@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/srvhealth/srvhealth/fleet"
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/policy"
 	"github.com/srvhealth/srvhealth/probe"
@@ -71,6 +72,10 @@ type Config struct {
 	// MaxPerServer bounds the probes of one server (address and port) per interval; targets seen once
 	// may use a quarter.
 	MaxPerServer int
+	// Fleet is the fleet the block shares its probing with; nil: none.
+	Fleet *fleet.Config
+	// FleetKeyFile is the file fleet_key named.
+	FleetKeyFile string
 }
 
 // The defaults, as documented in the README; the monitor's are the health package's own.

@@ -68,6 +68,12 @@ func (e *events) ProbeDone(k health.Key, addr netip.Addr, r probe.Result) {
 }
 
 func (e *events) StateChanged(k health.Key, from, to health.State, reason string) {
+	setTargetUp(k, to)
+	log.Infof("%s: %s -> %s (%s)", keyName(k), stateName(from), stateName(to), reason)
+}
+
+// setTargetUp sets k's target_up series for state to.
+func setTargetUp(k health.Key, to health.State) {
 	t, p, m, d := keyLabels(k)
 	switch to {
 	case health.Up:
@@ -77,7 +83,13 @@ func (e *events) StateChanged(k health.Key, from, to health.State, reason string
 	default:
 		targetUp.DeleteLabelValues(t, p, m, d) // e.g. no address in scope any more: not probed
 	}
-	log.Infof("%s: %s -> %s (%s)", keyName(k), stateName(from), stateName(to), reason)
+}
+
+// Adopted sets the gauge as StateChanged does, and logs the change with the member that found it: each
+// replica's log and metrics tell what it answers, whoever probed.
+func (e *events) Adopted(k health.Key, from, to health.State, prober string) {
+	setTargetUp(k, to)
+	log.Infof("%s: %s -> %s (from fleet member %s)", keyName(k), stateName(from), stateName(to), prober)
 }
 
 func (e *events) Resolved(k health.Key, r health.Resolution) {

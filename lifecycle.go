@@ -1,14 +1,18 @@
 package srvhealth
 
 import (
+	"context"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
 
+	"github.com/srvhealth/srvhealth/fleet"
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/probe"
 )
@@ -17,6 +21,11 @@ func newHandler(cfg *Config) (*Handler, error) {
 	opts := cfg.Probe
 	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now}
 	ev := &events{zones: cfg.Zones}
+	var sharer health.Sharer
+	if cfg.Fleet != nil {
+		h.fleet = fleet.NewLink(*cfg.Fleet)
+		sharer = h.fleet
+	}
 	h.monitor = health.New(health.Config{
 		Interval:     cfg.Interval,
 		Timeout:      cfg.Timeout,
@@ -27,10 +36,20 @@ func newHandler(cfg *Config) (*Handler, error) {
 		MaxInFlight:  cfg.MaxInFlight,
 		MaxPerServer: cfg.MaxPerServer,
 		Scope:        scopeFunc(cfg.Scope),
+		Fleet:        sharer,
+		Accept:       h.accepts,
 	}, chainResolver{next: func() plugin.Handler { return h.Next }, ev: ev}, func(m probe.Method) (probe.Prober, error) {
 		return probe.New(m, opts)
 	}, ev)
 	h.view = h.monitor
+	if h.fleet != nil {
+		h.fleet.Attach(h.monitor)
+		h.fleet.Interval = cfg.Interval
+		h.fleet.Lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			r, err := h.chain().Resolve(ctx, dns.Fqdn(host))
+			return r.Addrs, err
+		}
+	}
 	h.warm = &warmer{h: h}
 	return h, nil
 }
@@ -45,6 +64,13 @@ func (h *Handler) OnStartup() error {
 		pending.Unlock()
 	}
 	h.monitor.Start()
+	if h.fleet != nil {
+		// Joined after the monitor is attached and started, so the states pulled on joining are adopted
+		// before Ready reports true.
+		if err := h.fleet.Start(); err != nil {
+			return err
+		}
+	}
 	h.warm.start()
 	return nil
 }
@@ -56,6 +82,9 @@ func (h *Handler) OnShutdown() error {
 	pending.Unlock()
 	h.warm.stop()
 	h.services.close()
+	if h.fleet != nil {
+		h.fleet.Stop()
+	}
 	h.monitor.Stop()
 	releaseDrains(h.cfg.Drains)
 	return nil
@@ -152,6 +181,9 @@ func discardDropped() {
 	for _, h := range dropped {
 		h.warm.stop()
 		h.services.close()
+		if h.fleet != nil {
+			h.fleet.Stop()
+		}
 		h.monitor.Discard()
 		releaseDrains(h.cfg.Drains)
 	}

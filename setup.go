@@ -3,7 +3,9 @@ package srvhealth
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -19,6 +21,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/miekg/dns"
 
+	"github.com/srvhealth/srvhealth/fleet"
 	"github.com/srvhealth/srvhealth/probe"
 )
 
@@ -63,10 +66,20 @@ func DirectiveOrder(stock []string) []string {
 	return out
 }
 
+// fleetKey is the key, in a caddy instance's storage, of the fleet its first block with one names.
+type fleetKey struct{}
+
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
+	}
+	if cfg.Fleet != nil {
+		// One process is one member: blocks naming two fleets would take the member from each other.
+		if prev, ok := c.Get(fleetKey{}).(*fleet.Config); ok && !prev.Equal(*cfg.Fleet) {
+			return plugin.Error(pluginName, c.Errf("fleet: another server block names another fleet (%s); one CoreDNS is a member of one fleet, so every block names the same fleet, fleet_key and fleet_probers", prev.Bind))
+		}
+		c.Set(fleetKey{}, cfg.Fleet)
 	}
 	h, err := newHandler(cfg)
 	if err != nil {
@@ -359,10 +372,67 @@ func parseProperty(c *caddy.Controller, cfg *Config, prop string, args []string,
 				return c.Errf("tls_verify: no PEM certificate in CA file %s", args[0])
 			}
 		}
+	case "fleet":
+		if len(args) == 0 {
+			return c.Errf("fleet: want ADDR:PORT to gossip on, then the peers (HOST:PORT or a DNS name)")
+		}
+		bind, err := netip.ParseAddrPort(args[0])
+		if err != nil || bind.Port() == 0 {
+			return c.Errf("fleet: %q is not ADDR:PORT (an IP address and a port, e.g. 0.0.0.0:7946)", args[0])
+		}
+		f := fleetConfig(cfg)
+		f.Bind = netip.AddrPortFrom(bind.Addr().Unmap(), bind.Port())
+		for _, p := range args[1:] {
+			host, port, err := net.SplitHostPort(p)
+			if err != nil {
+				host, port = p, ""
+			}
+			if _, ok := dns.IsDomainName(host); !ok || host == "" {
+				return c.Errf("fleet: peer %q is not HOST:PORT or a DNS name", p)
+			}
+			if n, err := strconv.Atoi(port); port != "" && (err != nil || n <= 0 || n > 65535) {
+				return c.Errf("fleet: peer %q has no valid port", p)
+			}
+			f.Peers = append(f.Peers, p)
+		}
+	case "fleet_key":
+		if err := want(1, "a key FILE"); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return c.Errf("fleet_key: %v", err)
+		}
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil {
+			return c.Errf("fleet_key: %s does not hold a base64 key: %v", args[0], err)
+		}
+		if n := len(key); n != 16 && n != 24 && n != 32 {
+			return c.Errf("fleet_key: %s holds a key of %d octets, want 16, 24 or 32 (AES-128, -192, -256)", args[0], n)
+		}
+		fleetConfig(cfg).Key = key
+		cfg.FleetKeyFile = args[0]
+	case "fleet_probers":
+		if err := want(1, "a positive integer"); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n <= 0 {
+			return c.Errf("fleet_probers: %q is not a positive integer", args[0])
+		}
+		fleetConfig(cfg).Probers = n
 	default:
 		return c.Errf("unknown property %q", prop)
 	}
 	return nil
+}
+
+// fleetConfig returns cfg's fleet, made on the first fleet line, whichever comes first.
+func fleetConfig(cfg *Config) *fleet.Config {
+	if cfg.Fleet == nil {
+		cfg.Fleet = &fleet.Config{Probers: fleet.DefaultProbers}
+	}
+	return cfg.Fleet
 }
 
 // finish applies the per-service settings, which may come before or after "services", and checks the
@@ -420,6 +490,15 @@ func finish(c *caddy.Controller, cfg *Config, pend *serviceLines) error {
 	}
 	if cfg.Expire < cfg.Interval {
 		return c.Errf("expire: %s must not be below interval %s", cfg.Expire, cfg.Interval)
+	}
+	if f := cfg.Fleet; f != nil {
+		if !f.Bind.IsValid() {
+			return c.Errf("fleet_key, fleet_probers: no fleet line says where to gossip (fleet ADDR:PORT [PEER...])")
+		}
+		if f.Key == nil && !f.Bind.Addr().IsLoopback() {
+			// Whoever can send gossip to the port could otherwise write health state.
+			return c.Errf("fleet: %s is not a loopback address; fleet_key is required to gossip on it", f.Bind)
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/srvhealth/srvhealth/fleet"
 	"github.com/srvhealth/srvhealth/health"
 	"github.com/srvhealth/srvhealth/policy"
 )
@@ -41,9 +42,10 @@ type Handler struct {
 	reports      reporter          // what the status reads instead of monitor; set by tests
 	statusFailed sync.Once         // logs the first status answer that could not be written
 	warm         *warmer
-	soa          soaCache  // SOAs for the negative answers srvhealth makes
-	services     srvSets   // the targets behind the SRV names NAPTR records point at
-	inst         *instance // the caddy instance it belongs to; nil in tests that build it by hand
+	soa          soaCache    // SOAs for the negative answers srvhealth makes
+	services     srvSets     // the targets behind the SRV names NAPTR records point at
+	inst         *instance   // the caddy instance it belongs to; nil in tests that build it by hand
+	fleet        *fleet.Link // the block's tie to the process's fleet member; nil without fleet
 }
 
 // Name implements plugin.Handler.
@@ -511,4 +513,19 @@ func (h *Handler) Metadata(ctx context.Context, state request.Request) context.C
 		return info.outcome.policy.String()
 	})
 	return ctx
+}
+
+// accepts reports whether a key the fleet speaks of belongs in this block's table: a probe of one of the
+// block's services, and a target the block may probe. Another block of the same fleet member keeps its
+// own.
+func (h *Handler) accepts(k health.Key) bool {
+	if !h.inScope(k.Target) {
+		return false
+	}
+	for _, s := range h.cfg.Services {
+		if s.Method == k.Method {
+			return true
+		}
+	}
+	return false
 }

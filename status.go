@@ -29,7 +29,7 @@ import (
 //	                                           the block's zones; CoreDNS routes a query by its name)
 //
 // Each target is one TXT record of "key=value" strings: target, port, probe, domain, state, since, checked,
-// and one "addr=" string per probed address with its state, the last probe's round-trip time and result.
+// prober (in a fleet, the member whose round the state comes from), and one "addr=" string per probed address with its state, the last probe's round-trip time and result.
 // Only clients inside the allowed CIDRs are answered. Everyone else's query goes on to the next plugin, as
 // any other CH TXT query does: a REFUSED for the status names alone would tell an outsider which services
 // and zones are monitored.
@@ -202,6 +202,9 @@ func statusStrings(target string, port uint16, m probe.Method, r health.Report, 
 	}
 	if !r.Status.Checked.IsZero() {
 		out = append(out, "checked="+r.Status.Checked.UTC().Format(time.RFC3339))
+	}
+	if r.Prober != "" {
+		out = append(out, "prober="+r.Prober) // in a fleet: the member whose round the state comes from
 	}
 	for i := range out {
 		out[i] = statusString(out[i]) // a target or domain name in presentation format can be long too

@@ -18,9 +18,12 @@ import (
 const warmDeadline = 30 * time.Second
 
 // Ready implements ready.Readiness: true once the warm names' targets have had their first probe round (or
-// warmDeadline passed). It never depends on whether the probed servers are up: a false value takes a
+// warmDeadline passed) and, in a fleet, once the member pulled the fleet's state on joining (or
+// fleet.JoinWait passed). It never depends on whether the probed servers are up: a false value takes a
 // CoreDNS pod out of its cluster's DNS service.
-func (h *Handler) Ready() bool { return h.warm.done.Load() }
+func (h *Handler) Ready() bool {
+	return h.warm.done.Load() && (h.fleet == nil || h.fleet.Ready())
+}
 
 // warmer resolves the warm names at start-up and waits for their first probe round.
 type warmer struct {

@@ -110,6 +110,11 @@ type Config struct {
 	// is never probed, and a target none of whose addresses is in scope stays Unknown (served unfiltered),
 	// so whoever controls a zone cannot point the server's probes at arbitrary hosts.
 	Scope func(netip.Addr) bool
+	// Fleet shares the probing of kept targets with other processes; nil: this Monitor probes every target.
+	Fleet Sharer
+	// Accept reports whether a key the fleet speaks of (Adopt, Want) belongs in this Monitor's table: the
+	// block's services and zones. Nil accepts every key.
+	Accept func(Key) bool
 }
 
 // The defaults of Config.

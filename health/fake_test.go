@@ -163,6 +163,9 @@ func (r *recorder) Forgotten(k Key)                { r.add(event{kind: "forgotte
 func (r *recorder) Overflow(k Key)                 { r.add(event{kind: "overflow", key: k}) }
 func (r *recorder) Evicted(k Key)                  { r.add(event{kind: "evicted", key: k}) }
 func (r *recorder) Deferred(k Key, a netip.Addr)   { r.add(event{kind: "deferred", key: k, addr: a}) }
+func (r *recorder) Adopted(k Key, from, to State, prober string) {
+	r.add(event{kind: "adopted", key: k, from: from, to: to, reason: prober})
+}
 
 // events returns the events of kind for k (any key if k is zero).
 func (r *recorder) events(kind string, k Key) []event {

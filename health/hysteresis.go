@@ -122,6 +122,8 @@ type snapshot struct {
 	res    Resolution  // the last successful resolution, addresses sorted and unique
 	addrs  []addrState // the addresses probed in the last round, sorted
 	since  time.Time   // when status.State was entered (the first round for a target never changed)
+	prober string      // the fleet member whose round found it; empty without a fleet
+	heard  time.Time   // when this process made or adopted it, on its own clock
 }
 
 // unprobed is the snapshot of a target nothing is known about yet.

@@ -22,8 +22,12 @@ type Events interface {
 	ProbeDone(k Key, addr netip.Addr, res probe.Result)
 	// StateChanged reports a change of a target's state, once per change of this Monitor's view, with a
 	// short reason for a log line. A Monitor that adopts a target's state from another does not report
-	// the state it adopted.
+	// the state it adopted here: see Adopted.
 	StateChanged(k Key, from, to State, reason string)
+	// Adopted reports a change of a target's state this Monitor took from a member of its fleet (Adopt):
+	// prober's finding, not this Monitor's, reported once per change of its view, so its metrics and log
+	// agree with the answers it gives.
+	Adopted(k Key, from, to State, prober string)
 	// Resolved reports a target's first resolution and every one that differs from the previous (CNAME
 	// flag or addresses), so a CNAME or a missing address can be warned about once.
 	Resolved(k Key, r Resolution)
@@ -47,6 +51,7 @@ type nopEvents struct{}
 
 func (nopEvents) ProbeDone(Key, netip.Addr, probe.Result) {}
 func (nopEvents) StateChanged(Key, State, State, string)  {}
+func (nopEvents) Adopted(Key, State, State, string)       {}
 func (nopEvents) Resolved(Key, Resolution)                {}
 func (nopEvents) Forgotten(Key)                           {}
 func (nopEvents) Overflow(Key)                            {}
@@ -301,7 +306,7 @@ func (m *Monitor) Observe(k Key, domain string) {
 		m.touch(e, now)
 		return
 	}
-	m.observeNew(k, domain, now, true)
+	m.observeNew(k, domain, now, true, false)
 }
 
 // touch records a sighting of e at now. The last-seen time is written at most once per touchEvery, and
@@ -324,9 +329,16 @@ func (m *Monitor) touch(e *entry, now int64) {
 // seen before evicts the oldest entry a new key may displace (one seen once, or one with no address in
 // scope); a key seen for the first time, or one with nothing to evict, is refused (Events.Overflow) and
 // not monitored.
-func (m *Monitor) observeNew(k Key, domain string, now int64, named bool) {
+//
+// A key the fleet spoke of (remote) takes only free room: it evicts nothing, is not counted as refused,
+// and stays seen once even when the registry knows it from before a reload. What the fleet gossips is no
+// sighting here, and must not displace, or become, a target this member's clients keep asking for.
+func (m *Monitor) observeNew(k Key, domain string, now int64, named, remote bool) {
 	s := m.table.shard(k)
-	if !m.admit(k) {
+	if remote && !m.reserve() {
+		return
+	}
+	if !remote && !m.admit(k) {
 		s.mu.Lock()
 		if e := (*s.m.Load())[k]; e != nil || m.stopped.Load() {
 			s.mu.Unlock()
@@ -368,7 +380,7 @@ func (m *Monitor) observeNew(k Key, domain string, now int64, named bool) {
 	kept := named
 	if last := e.rec.last.Load(); last != nil {
 		e.snap.Store(last)
-		kept = true // known from before a reload, or to another server block
+		kept = kept || !remote // known from before a reload, or to another server block
 	} else {
 		// Until its first round a target counts as up, and that round can change it: its Until is now,
 		// so an answer naming it gets the floor of the health-aware TTL, not the longest one.
@@ -519,7 +531,7 @@ func (m *Monitor) Check(k Key, domain string) (Status, bool) {
 		m.touch(e, int64(time.Since(m.epoch)))
 		return e.snap.Load().status, true
 	}
-	m.observeNew(k, domain, int64(time.Since(m.epoch)), false)
+	m.observeNew(k, domain, int64(time.Since(m.epoch)), false, false)
 	return m.lookup(k)
 }
 
@@ -839,6 +851,20 @@ func retryAfter(c *Config, errs int) time.Duration {
 func (m *Monitor) round(e *entry, c class) {
 	start := time.Now()
 	old := e.snap.Load()
+	f := m.cfg.Fleet
+	if f != nil && !f.Owns(e.key) {
+		kept := e.kept()
+		if kept && (e.seen.Load() > e.seenMark || e.named) {
+			// Clients ask this member for it: its owners are to probe it, and keep it.
+			f.Want(e.key, e.domain)
+		}
+		if old.prober != "" && old.prober != f.Name() && start.Sub(old.heard) < m.cfg.StaleAfter() {
+			return // the owners probe it and this member hears of them
+		}
+		if kept {
+			f.Fallback(e.key)
+		}
+	}
 
 	var res Resolution
 	err := errNotDue
@@ -879,6 +905,9 @@ func (m *Monitor) round(e *entry, c class) {
 	}
 
 	ns, reason := advance(&m.cfg, old, r)
+	ns.heard = start
+	ns.prober = ownName(f)
+	ns.status.Until = fleetUntil(f, start, ns.status.Until)
 	changed := r.resolved && (!old.status.Resolved || r.res.CNAME != old.res.CNAME || !slices.Equal(r.res.Addrs, old.res.Addrs))
 	if r.resolved {
 		if changed {
@@ -901,8 +930,18 @@ func (m *Monitor) round(e *entry, c class) {
 	if e.gone.Load() {
 		return // removed meanwhile: its series are gone, and so is what it found
 	}
-	e.snap.Store(ns)
-	e.rec.last.Store(ns)
+	prev := e.snap.Load() // old, or what the fleet told of while this round ran
+	if prev != old && newerSnap(prev, ns) {
+		// The fleet told of a later round while this one ran: newest wins here as everywhere. What this
+		// round probed is still reported below, but the state is the fleet's.
+		ns = prev
+	} else {
+		e.snap.Store(ns)
+		e.rec.last.Store(ns)
+		if f != nil && e.kept() && !oos && f.Owns(e.key) {
+			f.Share(share(e, ns))
+		}
+	}
 	if ns.status.Resolved && !old.status.Resolved {
 		m.settled.broadcast()
 	}
@@ -916,9 +955,17 @@ func (m *Monitor) round(e *entry, c class) {
 			m.ev.ProbeDone(e.key, a, r.results[i])
 		}
 	}
-	if ns.status.State != old.status.State {
-		m.ev.StateChanged(e.key, old.status.State, ns.status.State, reason)
+	if ns != prev && ns.status.State != prev.status.State {
+		m.ev.StateChanged(e.key, prev.status.State, ns.status.State, reason)
 	}
+}
+
+// ownName is the name the rounds of this process carry: f's, or none without a fleet.
+func ownName(f Sharer) string {
+	if f == nil {
+		return ""
+	}
+	return f.Name()
 }
 
 // probeAll probes addrs in parallel, each under a slot of class c's budget, its server's budget and

@@ -15,6 +15,8 @@ type Report struct {
 	Status Status
 	Since  time.Time    // when it entered its state; zero before its first round
 	Addrs  []AddrReport // the addresses probed in its last round, sorted
+	// Prober is the fleet member whose round the state comes from; empty without a fleet.
+	Prober string
 }
 
 // AddrReport is one probed address of a Report.
@@ -47,7 +49,7 @@ func (m *Monitor) Report(k Key) (Report, bool) {
 
 func (e *entry) report() Report {
 	s := e.snap.Load()
-	r := Report{Key: e.key, Domain: e.domain, Status: s.status, Since: s.since}
+	r := Report{Key: e.key, Domain: e.domain, Status: s.status, Since: s.since, Prober: s.prober}
 	for _, a := range s.addrs {
 		r.Addrs = append(r.Addrs, AddrReport{Addr: a.addr, State: a.h.State, Last: a.last})
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +28,7 @@ type TargetStatus struct {
 	Probed  string       `json:"probed,omitempty"` // for a drained target: the state its probes found
 	Since   string       `json:"since,omitempty"`  // RFC 3339, when it entered its state
 	Checked string       `json:"checked,omitempty"`
+	Prober  string       `json:"prober,omitempty"` // with fleet: the member whose round the state comes from
 	Addrs   []AddrStatus `json:"addrs,omitempty"`
 }
 
@@ -192,6 +194,8 @@ func parseStatus(strs []string) TargetStatus {
 			t.Since = v
 		case "checked":
 			t.Checked = v
+		case "prober":
+			t.Prober = v
 		case "addr":
 			// "ADDR STATE RTT RESULT...": the result is the rest, spaces and all.
 			f := strings.SplitN(v, " ", 4)
@@ -206,19 +210,30 @@ func parseStatus(strs []string) TargetStatus {
 
 func printStatus(w io.Writer, targets []TargetStatus) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tPORT\tPROBE\tSTATE\tSINCE\tADDRESS\tADDR STATE\tRTT\tLAST PROBE")
+	// The PROBER column only for a server in a fleet: the member whose round each state comes from.
+	fleet := slices.ContainsFunc(targets, func(t TargetStatus) bool { return t.Prober != "" })
+	head := "TARGET\tPORT\tPROBE\tSTATE\tSINCE"
+	if fleet {
+		head += "\tPROBER"
+	}
+	fmt.Fprintln(tw, head+"\tADDRESS\tADDR STATE\tRTT\tLAST PROBE")
 	for _, t := range targets {
 		state := t.State
 		if t.Probed != "" {
 			state += " (" + t.Probed + ")"
 		}
 		row := fmt.Sprintf("%s\t%d\t%s\t%s\t%s", t.Target, t.Port, t.Probe, state, orDash(t.Since))
+		blank := "\t\t\t\t"
+		if fleet {
+			row += "\t" + orDash(t.Prober)
+			blank += "\t"
+		}
 		if len(t.Addrs) == 0 {
 			fmt.Fprintf(tw, "%s\t-\t\t\t\n", row)
 		}
 		for i, a := range t.Addrs {
 			if i > 0 {
-				row = "\t\t\t\t"
+				row = blank
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row, a.Addr, a.State, a.RTT, a.Result)
 		}

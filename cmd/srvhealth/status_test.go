@@ -41,6 +41,28 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+// TestParseStatusProber: a server in a fleet names the member whose round each state comes from, and the
+// table shows it in a column of its own, left out for a server alone.
+func TestParseStatusProber(t *testing.T) {
+	got := parseStatus([]string{"target=sip1.example.com.", "port=5060", "probe=tcp", "state=up",
+		"checked=2026-11-30T03:00:00Z", "prober=coredns-1@10.0.0.2:7946", "addr=192.0.2.1 up 1ms ok"})
+	if got.Prober != "coredns-1@10.0.0.2:7946" {
+		t.Fatalf("prober %q", got.Prober)
+	}
+	var b bytes.Buffer
+	printStatus(&b, []TargetStatus{got, {Target: "sip2.example.com.", Port: 5060, Probe: "tcp", State: "unknown"}})
+	out := b.String()
+	if !strings.Contains(out, "PROBER") || !strings.Contains(out, "coredns-1@10.0.0.2:7946") {
+		t.Errorf("table:\n%s", out)
+	}
+	b.Reset()
+	got.Prober = ""
+	printStatus(&b, []TargetStatus{got})
+	if strings.Contains(b.String(), "PROBER") {
+		t.Errorf("a table without a fleet has a PROBER column:\n%s", b.String())
+	}
+}
+
 func TestStatusExit(t *testing.T) {
 	up, down := TargetStatus{State: "up"}, TargetStatus{State: "down"}
 	drainedDown := TargetStatus{State: "drained", Probed: "down"}

@@ -81,6 +81,12 @@ func (e *syncEvents) StateChanged(k health.Key, from, to health.State, reason st
 	e.poke()
 }
 
+// Adopted is StateChanged for a state taken from a fleet member; sync's Monitor is in no fleet, so it is
+// here only to complete health.Events.
+func (e *syncEvents) Adopted(k health.Key, from, to health.State, prober string) {
+	e.StateChanged(k, from, to, "from "+prober)
+}
+
 func (e *syncEvents) Resolved(k health.Key, r health.Resolution) {
 	switch {
 	case r.CNAME:
