@@ -334,21 +334,25 @@ func TestFleetLastOneStanding(t *testing.T) {
 	owners := fleet.Owners(names, health.NewKey("live.example.com.", uint16(mustAtoi(t, port)), m, "example.com"), 2)
 	var last *replica
 	for _, r := range rs {
-		if slices.Contains(owners, r.name) {
-			r.Freeze()
-			defer r.Thaw()
-		} else {
+		if !slices.Contains(owners, r.name) {
 			last = r
 		}
 	}
 	// Its owners share their rounds once the target is one they keep (asked for in two windows of a
-	// second); until then the last one probes on its own.
+	// second); until then the last one probes on its own. So wait, before freezing them, until the state
+	// it holds is theirs.
 	var row string
-	if !Eventually(10*time.Second, func() bool {
+	if !Eventually(20*time.Second, func() bool {
 		row = statusRow(fleetStatus(t, last), "live.example.com.")
 		return strings.Contains(row, "prober="+owners[0]) || strings.Contains(row, "prober="+owners[1])
 	}) {
 		t.Fatalf("the member that does not own the target holds a state its owners %v did not probe: %s", owners, row)
+	}
+	for _, r := range rs {
+		if slices.Contains(owners, r.name) {
+			r.Freeze()
+			defer r.Thaw()
+		}
 	}
 	l.Close() // the live target dies
 	start := time.Now()
