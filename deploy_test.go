@@ -685,12 +685,21 @@ type helmChartValues struct {
 			ConfigBlock string `json:"configBlock"`
 		} `json:"plugins"`
 	} `json:"servers"`
+	// Secrets mounted read-only in the container, each at its mountPath (the fleet's key).
+	ExtraSecrets []struct {
+		Name        string `json:"name"`
+		MountPath   string `json:"mountPath"`
+		DefaultMode *int   `json:"defaultMode"` // decimal: the chart's default, 400, is 0620
+	} `json:"extraSecrets"`
 }
 
-// helmPaths are the two ways to install: the values files, in the order helm is given them.
+// helmPaths are the two ways to install, and each with the fleet: the values files, in the order helm is
+// given them.
 var helmPaths = map[string][]string{
-	"beside":  {"deploy/helm/values.yaml", "deploy/helm/beside.yaml"},
-	"replace": {"deploy/helm/values.yaml", "deploy/helm/replace.yaml"},
+	"beside":        {"deploy/helm/values.yaml", "deploy/helm/beside.yaml"},
+	"replace":       {"deploy/helm/values.yaml", "deploy/helm/replace.yaml"},
+	"fleet-beside":  {"deploy/helm/values.yaml", "deploy/helm/beside.yaml", "deploy/helm/fleet-beside.yaml"},
+	"fleet-replace": {"deploy/helm/values.yaml", "deploy/helm/replace.yaml", "deploy/helm/fleet-replace.yaml"},
 }
 
 // mergeValues merges values files as helm does: maps key by key, anything else (lists too) replaced.
