@@ -253,3 +253,59 @@ func TestDeployHelmTemplate(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployHelmTemplateFleet renders both paths with the fleet's values through helm itself and checks
+// what TestDeployHelmFleet takes on trust: the chart mounts the key's Secret read-only, with the mode given,
+// at the directory of fleet_key; the ConfigMap's srvhealth block is the one the values give; and the pods
+// carry the labels helmPods says, which fleet-gossip-PATH.yaml's Service and NetworkPolicy select.
+func TestDeployHelmTemplateFleet(t *testing.T) {
+	helm, chart := helmAndChart(t)
+	for _, path := range []string{"beside", "replace"} {
+		t.Run(path, func(t *testing.T) {
+			files := helmPaths["fleet-"+path]
+			release, args := "srvhealth", []string(nil)
+			if path == "replace" {
+				release, args = "coredns", []string{"--set", "service.clusterIP=10.96.0.10"}
+			}
+			lint := append([]string{"lint", chart}, args...)
+			for _, f := range files {
+				lint = append(lint, "-f", f)
+			}
+			if out, err := exec.Command(helm, lint...).CombinedOutput(); err != nil {
+				t.Errorf("helm lint: %v\n%s", err, out)
+			}
+			r := helmTemplate(t, helm, chart, release, files, args...)
+			v := readHelmValues(t, files)
+			var dep appsv1.Deployment
+			r.one(t, "Deployment", &dep)
+			var cm corev1.ConfigMap
+			r.one(t, "ConfigMap", &cm)
+
+			if got, want := srvhealthProperties(cm.Data["Corefile"]), srvhealthProperties(chartCorefile(v)); !slices.Equal(got, want) {
+				t.Errorf("rendered srvhealth block:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			pod := dep.Spec.Template
+			if !maps.Equal(pod.Labels, helmPods[path]) {
+				t.Errorf("pods labelled %v, helmPods says %v", pod.Labels, helmPods[path])
+			}
+			sec := v.ExtraSecrets[0]
+			if !slices.ContainsFunc(pod.Spec.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool {
+				return m.Name == sec.Name && m.MountPath == sec.MountPath && m.ReadOnly
+			}) {
+				t.Errorf("volume mounts %+v: want %s read-only at %s", pod.Spec.Containers[0].VolumeMounts, sec.Name, sec.MountPath)
+			}
+			if !slices.ContainsFunc(pod.Spec.Volumes, func(vol corev1.Volume) bool {
+				s := vol.Secret
+				return vol.Name == sec.Name && s != nil && s.SecretName == sec.Name && s.DefaultMode != nil && *s.DefaultMode == 0o444
+			}) {
+				t.Errorf("volumes %+v: want Secret %s with mode 0444", pod.Spec.Volumes, sec.Name)
+			}
+			svc, np := readGossip(t, "deploy/helm/fleet-gossip-"+path+".yaml")
+			for what, sel := range map[string]*metav1.LabelSelector{"Service": {MatchLabels: svc.Spec.Selector}, "NetworkPolicy": &np.Spec.PodSelector} {
+				if !selects(t, sel, pod.Labels) {
+					t.Errorf("%s selector %v does not select the rendered pods %v", what, sel, pod.Labels)
+				}
+			}
+		})
+	}
+}

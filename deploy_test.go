@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/srvhealth/srvhealth"
@@ -39,7 +41,7 @@ func TestKubernetesManifests(t *testing.T) {
 	kinds := map[string]bool{}
 	var (
 		dep           appsv1.Deployment
-		np            networkingv1.NetworkPolicy
+		nps           []networkingv1.NetworkPolicy
 		srvhealthLine string
 	)
 	for _, f := range files {
@@ -69,19 +71,25 @@ func TestKubernetesManifests(t *testing.T) {
 					t.Fatalf("%s: %v", f, err)
 				}
 			case "NetworkPolicy":
-				var p networkingv1.NetworkPolicy
-				if err := yaml.UnmarshalStrict(doc, &p); err != nil {
+				var np networkingv1.NetworkPolicy // a fresh one: decoding into a used one merges the two
+				if err := yaml.UnmarshalStrict(doc, &np); err != nil {
 					t.Fatalf("%s: %v", f, err)
 				}
-				if p.Name == "coredns-probes" { // the probes' egress; the fleet's gossip has a policy of its own
-					np = p
-				}
+				nps = append(nps, np)
 			}
 		}
 	}
 	for _, k := range []string{"ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget"} {
 		if !kinds[k] {
 			t.Errorf("no %s among the manifests", k)
+		}
+	}
+	// The pods may leave for what any policy that selects them allows (the fleet's adds the gossip port).
+	var np networkingv1.NetworkPolicy
+	for _, p := range nps {
+		if sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector); err == nil && sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+			np.Spec.PodSelector = p.Spec.PodSelector
+			np.Spec.Egress = append(np.Spec.Egress, p.Spec.Egress...)
 		}
 	}
 	checkNetworkPolicy(t, "deploy/kubernetes", np, dep.Spec.Template.Labels, srvhealthLine)
@@ -677,12 +685,21 @@ type helmChartValues struct {
 			ConfigBlock string `json:"configBlock"`
 		} `json:"plugins"`
 	} `json:"servers"`
+	// Secrets mounted read-only in the container, each at its mountPath (the fleet's key).
+	ExtraSecrets []struct {
+		Name        string `json:"name"`
+		MountPath   string `json:"mountPath"`
+		DefaultMode *int   `json:"defaultMode"` // decimal: the chart's default, 400, is 0620
+	} `json:"extraSecrets"`
 }
 
-// helmPaths are the two ways to install: the values files, in the order helm is given them.
+// helmPaths are the two ways to install, and each with the fleet: the values files, in the order helm is
+// given them.
 var helmPaths = map[string][]string{
-	"beside":  {"deploy/helm/values.yaml", "deploy/helm/beside.yaml"},
-	"replace": {"deploy/helm/values.yaml", "deploy/helm/replace.yaml"},
+	"beside":        {"deploy/helm/values.yaml", "deploy/helm/beside.yaml"},
+	"replace":       {"deploy/helm/values.yaml", "deploy/helm/replace.yaml"},
+	"fleet-beside":  {"deploy/helm/values.yaml", "deploy/helm/beside.yaml", "deploy/helm/fleet-beside.yaml"},
+	"fleet-replace": {"deploy/helm/values.yaml", "deploy/helm/replace.yaml", "deploy/helm/fleet-replace.yaml"},
 }
 
 // mergeValues merges values files as helm does: maps key by key, anything else (lists too) replaced.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -22,7 +23,7 @@ func (noResolver) Resolve(context.Context, string) (health.Resolution, error) {
 func noProber(probe.Method) (probe.Prober, error) { return nil, fmt.Errorf("no probes here") }
 
 // freeAddr returns a loopback address whose port was free for TCP and UDP a moment ago.
-func freeAddr(t *testing.T) netip.AddrPort {
+func freeAddr(t testing.TB) netip.AddrPort {
 	t.Helper()
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,7 +43,16 @@ func freeAddr(t *testing.T) netip.AddrPort {
 }
 
 // member starts a member of c, apart from the process's own, feeding mon; it leaves when the test ends.
-func member(t *testing.T, c Config, mon *health.Monitor) *Member {
+func member(t testing.TB, c Config, mon *health.Monitor) *Member {
+	t.Helper()
+	m, leave := leavingMember(t, c, mon)
+	t.Cleanup(leave)
+	return m
+}
+
+// leavingMember starts a member as member does and returns it with a function that makes it leave, once,
+// whenever the caller likes.
+func leavingMember(t testing.TB, c Config, mon *health.Monitor) (*Member, func()) {
 	t.Helper()
 	l := NewLink(c)
 	l.Attach(mon)
@@ -50,12 +60,14 @@ func member(t *testing.T, c Config, mon *health.Monitor) *Member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		mu.Lock()
-		m.close()
-		mu.Unlock()
-	})
-	return m
+	var once sync.Once
+	return m, func() {
+		once.Do(func() {
+			mu.Lock()
+			m.close()
+			mu.Unlock()
+		})
+	}
 }
 
 // TestJoinPullsState: a member that joins pulls the kept targets' states of the fleet before it is ready,
