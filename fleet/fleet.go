@@ -48,6 +48,9 @@ const DefaultProbers = 2
 // JoinWait bounds how long a member that joins waits for the fleet's state before it reports ready.
 const JoinWait = 5 * time.Second
 
+// pushPullEvery is how often a member exchanges every kept target's state with another at random.
+const pushPullEvery = 5 * time.Second
+
 // rejoinEvery is how often a member that finds itself alone resolves its peers and tries them again.
 const rejoinEvery = 5 * time.Second
 
@@ -157,6 +160,12 @@ func start(c Config, l *Link) (*Member, error) {
 		mc.AdvertiseAddr, mc.AdvertisePort = mc.BindAddr, mc.BindPort
 	}
 	mc.TCPTimeout = 2 * time.Second
+	// Gossip carries about 21 KB/s of states a member (memberlist's packet budget), some 15 new states a
+	// second: enough for a few hundred kept targets, far from 10,000 (BenchmarkGossip). The full exchange
+	// of states with one member at random (push/pull, over TCP, compressed) carries the rest: every
+	// pushPullEvery rather than memberlist's 30 s, so a member hears of every target well within the
+	// interval x (fails + 1) + timeout after which it would probe the target itself.
+	mc.PushPullInterval = pushPullEvery
 	if c.Key != nil {
 		kr, err := memberlist.NewKeyring(nil, c.Key)
 		if err != nil {

@@ -138,7 +138,7 @@ func benchFleet(b *testing.B, ks []health.Key) ([]*Member, []*health.Monitor) {
 
 // rounds makes m share the state of each key it owns once per benchInterval, a slice at a time, until stop
 // is closed.
-func rounds(m *Member, ks []health.Key, stop <-chan struct{}, wg *sync.WaitGroup) {
+func rounds(m *Member, mon *health.Monitor, ks []health.Key, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
 	tick := time.NewTicker(benchInterval / benchSlices)
 	defer tick.Stop()
@@ -146,7 +146,9 @@ func rounds(m *Member, ks []health.Key, stop <-chan struct{}, wg *sync.WaitGroup
 		now := time.Now()
 		for i := s % benchSlices; i < len(ks); i += benchSlices {
 			if m.owns(ks[i]) {
-				m.broadcast("s "+health.KeyString(ks[i]), encodeState(benchState(ks[i], i, m.name, now)))
+				st := benchState(ks[i], i, m.name, now)
+				mon.Adopt(st) // the owner's own table holds its round, as a real round leaves it: push/pull sends it
+				m.broadcast("s "+health.KeyString(ks[i]), encodeState(st))
 			}
 		}
 		select {
@@ -168,9 +170,9 @@ func BenchmarkGossip(b *testing.B) {
 			ks := benchKeys(n)
 			ms, mons := benchFleet(b, ks)
 			stop, wg := make(chan struct{}), &sync.WaitGroup{}
-			for _, m := range ms {
+			for i, m := range ms {
 				wg.Add(1)
-				go rounds(m, ks, stop, wg)
+				go rounds(m, mons[i], ks, stop, wg)
 			}
 			defer func() { close(stop); wg.Wait() }()
 			time.Sleep(benchInterval) // one interval: every owned state queued once
@@ -179,8 +181,23 @@ func BenchmarkGossip(b *testing.B) {
 			start := time.Now()
 			udp0, tcp0 := sink.udp.Load(), sink.tcp.Load()
 			payload0 := testutil.ToFloat64(sentBytes.WithLabelValues("gossip"))
+			// The age of the oldest state a member holds of the targets it does not own, the worst over
+			// the window after its first interval (the states the members started with are older),
+			// sampled every second: the owners round every interval, so anything past one interval is
+			// what the carriers (gossip, push/pull) left waiting.
+			var oldest time.Duration
 			for range b.N {
-				time.Sleep(gossipWindow)
+				for end := time.Now().Add(gossipWindow); time.Now().Before(end); time.Sleep(time.Second) {
+					now := time.Now()
+					if now.Sub(start) < benchInterval {
+						continue
+					}
+					for _, s := range mons[0].Shared() {
+						if !ms[0].owns(s.Key) {
+							oldest = max(oldest, now.Sub(s.Checked))
+						}
+					}
+				}
 			}
 			secs := time.Since(start).Seconds()
 			udp, tcp := sink.udp.Load()-udp0, sink.tcp.Load()-tcp0
@@ -208,6 +225,7 @@ func BenchmarkGossip(b *testing.B) {
 			b.ReportMetric(payload/per, "state-octets/s/member")
 			b.ReportMetric(float64(queued)/benchMembers, "queued/member")
 			b.ReportMetric(float64(fresh)/float64(max(others, 1)), "fresh-fraction")
+			b.ReportMetric(oldest.Seconds(), "oldest-state-s")
 		})
 	}
 }
