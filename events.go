@@ -69,7 +69,7 @@ func (e *events) ProbeDone(k health.Key, addr netip.Addr, r probe.Result) {
 
 func (e *events) StateChanged(k health.Key, from, to health.State, reason string) {
 	setTargetUp(k, to)
-	log.Infof("%s: %s -> %s (%s)", keyName(k), stateName(from), stateName(to), reason)
+	log.Infof("%s: %s -> %s (%s)", keyName(k), from, to, reason)
 }
 
 // setTargetUp sets k's target_up series for state to.
@@ -89,7 +89,7 @@ func setTargetUp(k health.Key, to health.State) {
 // replica's log and metrics tell what it answers, whoever probed.
 func (e *events) Adopted(k health.Key, from, to health.State, prober string) {
 	setTargetUp(k, to)
-	log.Infof("%s: %s -> %s (from fleet member %s)", keyName(k), stateName(from), stateName(to), prober)
+	log.Infof("%s: %s -> %s (from fleet member %s)", keyName(k), from, to, prober)
 }
 
 func (e *events) Resolved(k health.Key, r health.Resolution) {
@@ -199,14 +199,4 @@ func (e *events) Evicted(health.Key) { evictedCount.Inc() }
 // Deferred counts a probe not run because its server had had max_per_server probes this interval.
 func (e *events) Deferred(k health.Key, _ netip.Addr) {
 	probeCount.WithLabelValues(k.Method.String(), "deferred").Inc()
-}
-
-func stateName(s health.State) string {
-	switch s {
-	case health.Up:
-		return "up"
-	case health.Down:
-		return "down"
-	}
-	return "unknown"
 }

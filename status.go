@@ -221,7 +221,7 @@ func statusStrings(target string, port uint16, m probe.Method, r health.Report, 
 				reason = "failed"
 			}
 		}
-		s := statusString(fmt.Sprintf("addr=%s %s %s %s", a.Addr, stateName(a.State), roundRTT(a.Last.Duration), reason))
+		s := statusString(fmt.Sprintf("addr=%s %s %s %s", a.Addr, a.State, roundRTT(a.Last.Duration), reason))
 		if size+1+len(s) > maxStatusRow-statusOmittedRoom {
 			out = append(out, "addrs_omitted="+strconv.Itoa(len(r.Addrs)-i))
 			break
@@ -282,7 +282,7 @@ func targetState(r health.Report, inScope bool) string {
 	case st.NoAddress:
 		return "no address"
 	}
-	return stateName(st.State)
+	return st.State.String()
 }
 
 // roundRTT writes a round-trip time in ASCII (a TXT string is bytes: dig would escape a µ).

@@ -54,6 +54,17 @@ const (
 	Down
 )
 
+// String returns "up", "down" or "unknown", as logs and the status say it.
+func (s State) String() string {
+	switch s {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	}
+	return "unknown"
+}
+
 // Resolution is what resolving a target through CoreDNS told us.
 type Resolution struct {
 	CNAME bool         // the target name is an alias (forbidden for SRV targets, RFC 2782)

@@ -77,7 +77,7 @@ func (e *syncEvents) StateChanged(k health.Key, from, to health.State, reason st
 	default:
 		e.m.targetUp.DeleteLabelValues(labels(k)...)
 	}
-	e.log.Printf("target %s port %d probe %s: %s -> %s (%s)", k.Target, k.Port, k.Method, stateWord(from), stateWord(to), reason)
+	e.log.Printf("target %s port %d probe %s: %s -> %s (%s)", k.Target, k.Port, k.Method, from, to, reason)
 	e.poke()
 }
 
@@ -102,14 +102,4 @@ func (e *syncEvents) Overflow(health.Key)    {}
 func (e *syncEvents) Evicted(health.Key)     {}
 func (e *syncEvents) Deferred(k health.Key, _ netip.Addr) {
 	e.m.probes.WithLabelValues(k.Method.String(), "deferred").Inc()
-}
-
-func stateWord(s health.State) string {
-	switch s {
-	case health.Up:
-		return "up"
-	case health.Down:
-		return "down"
-	}
-	return "unknown"
 }
