@@ -295,9 +295,10 @@ func TestFleetWrongKey(t *testing.T) {
 	}
 }
 
-// TestFleetLastOneStanding: with every other member frozen (SIGSTOP), the last one still drops a target
-// that dies, on its own.
-func TestFleetLastOneStanding(t *testing.T) {
+// killableTarget is a live TCP target on 127.0.0.1 (it accepts and closes each connection) that kill
+// takes down mid-test; it is taken down when the test ends in any case. It returns its port.
+func killableTarget(t *testing.T) (port string, kill func()) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -311,8 +312,15 @@ func TestFleetLastOneStanding(t *testing.T) {
 			c.Close()
 		}
 	}()
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	t.Cleanup(func() { l.Close() })
+	_, port, _ = net.SplitHostPort(l.Addr().String())
+	return port, func() { l.Close() }
+}
+
+// TestFleetLastOneStanding: with every other member frozen (SIGSTOP), the last one still drops a target
+// that dies, on its own.
+func TestFleetLastOneStanding(t *testing.T) {
+	port, kill := killableTarget(t)
 	zone := WriteFile(t, "db", liveDeadZone("example.com", port, ClosedPort(t)))
 	rs := startFleet(t, zone, fleetOpts{n: 3, fleet: true})
 	stop := asker(t, rs, "_sip._tcp.example.com.")
@@ -354,7 +362,7 @@ func TestFleetLastOneStanding(t *testing.T) {
 			defer r.Thaw()
 		}
 	}
-	l.Close() // the live target dies
+	kill() // the live target dies
 	start := time.Now()
 	// Everything is down: the all-down policy serves every target again (serve_all), so the answer to
 	// wait for is the status saying down.
@@ -470,21 +478,7 @@ func readFile(t *testing.T, p string) string {
 // TestFleetThreeOfFiveKilled: with three of five replicas killed, the two left drop a target that dies next
 // within interval x fails + timeout plus failure detection: the targets of the dead owners move to them.
 func TestFleetThreeOfFiveKilled(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	port, kill := killableTarget(t)
 	zone := WriteFile(t, "db", liveDeadZone("example.com", port, ClosedPort(t)))
 	rs := startFleet(t, zone, fleetOpts{n: 5, fleet: true})
 	waitMembers(t, rs, 5, 20*time.Second)
@@ -511,7 +505,7 @@ func TestFleetThreeOfFiveKilled(t *testing.T) {
 			left = append(left, r)
 		}
 	}
-	l.Close() // the target dies just after
+	kill() // the target dies just after
 	start := time.Now()
 	for _, r := range left {
 		if !Eventually(60*time.Second, func() bool {
