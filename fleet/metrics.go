@@ -40,7 +40,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "srvhealth",
 		Name:      "fleet_states_pulled_total",
-		Help:      "Counter of target states received in push/pull exchanges (on joining, and every 30 s with one member).",
+		Help:      "Counter of target states received in push/pull exchanges (on joining, and every 5 s with one member).",
 	})
 
 	fallbackProbes = promauto.NewCounter(prometheus.CounterOpts{

@@ -317,6 +317,21 @@ func killableTarget(t *testing.T) (port string, kill func()) {
 	return port, func() { l.Close() }
 }
 
+// liveOwners returns the n members of rs that own live.example.com.'s _sip._tcp key (tcp probe, port) by
+// the fleet's own rendezvous hashing.
+func liveOwners(t *testing.T, rs []*replica, port string, n int) []string {
+	t.Helper()
+	m, err := probe.ForService("_sip._tcp.", probe.KindTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.name)
+	}
+	return fleet.Owners(names, health.NewKey("live.example.com.", uint16(mustAtoi(t, port)), m, "example.com"), n)
+}
+
 // TestFleetLastOneStanding: with every other member frozen (SIGSTOP), the last one still drops a target
 // that dies, on its own.
 func TestFleetLastOneStanding(t *testing.T) {
@@ -331,15 +346,7 @@ func TestFleetLastOneStanding(t *testing.T) {
 	}
 	// The last one standing is the member that does not own the target: it hears of the owners' rounds
 	// until they freeze, and must then find out on its own.
-	m, err := probe.ForService("_sip._tcp.", probe.KindTCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, r := range rs {
-		names = append(names, r.name)
-	}
-	owners := fleet.Owners(names, health.NewKey("live.example.com.", uint16(mustAtoi(t, port)), m, "example.com"), 2)
+	owners := liveOwners(t, rs, port, 2)
 	var last *replica
 	for _, r := range rs {
 		if !slices.Contains(owners, r.name) {
@@ -488,15 +495,7 @@ func TestFleetThreeOfFiveKilled(t *testing.T) {
 		WaitTargets(t, "replica "+r.dns, r.dns, "_sip._tcp.example.com.", []string{"live.example.com.", "live.example.com."}, 20*time.Second)
 	}
 	// Kill the target's owners first, and one more: the two left own nothing of it until they notice.
-	m, err := probe.ForService("_sip._tcp.", probe.KindTCP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, r := range rs {
-		names = append(names, r.name)
-	}
-	owners := fleet.Owners(names, health.NewKey("live.example.com.", uint16(mustAtoi(t, port)), m, "example.com"), 3)
+	owners := liveOwners(t, rs, port, 3)
 	var left []*replica
 	for _, r := range rs {
 		if slices.Contains(owners, r.name) {
