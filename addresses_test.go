@@ -13,6 +13,10 @@ import (
 )
 
 // dualStack answers for sip1.example.com with two IPv4 and one IPv6 address, and the zone's SOA.
+// sip1v6Dead is what the probes say of sip1.example.com.'s addresses in dualStack: IPv4 alive, its IPv6
+// address down.
+var sip1v6Dead = health.Addresses{Live: addrList("192.0.2.1", "192.0.2.2"), Down: addrList("2001:db8::1"), Until: now.Add(8 * time.Second)}
+
 func dualStack(r *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -52,7 +56,6 @@ func addresses(m *dns.Msg) []string {
 }
 
 func TestFilterAddresses(t *testing.T) {
-	v6Dead := health.Addresses{Live: addrList("192.0.2.1", "192.0.2.2"), Down: addrList("2001:db8::1"), Until: now.Add(8 * time.Second)}
 	oneV4Dead := health.Addresses{Live: addrList("192.0.2.2", "2001:db8::1"), Down: addrList("192.0.2.1")}
 	allDead := health.Addresses{Down: addrList("192.0.2.1", "192.0.2.2", "2001:db8::1")}
 	tests := []struct {
@@ -64,9 +67,9 @@ func TestFilterAddresses(t *testing.T) {
 		want   []string
 		nodata bool
 	}{
-		{"off by default", "", "sip1.example.com.", dns.TypeAAAA, v6Dead, []string{"2001:db8::1"}, false},
-		{"dead family: nodata", "filter_addresses", "sip1.example.com.", dns.TypeAAAA, v6Dead, nil, true},
-		{"live family untouched", "filter_addresses", "sip1.example.com.", dns.TypeA, v6Dead, []string{"192.0.2.1", "192.0.2.2"}, false},
+		{"off by default", "", "sip1.example.com.", dns.TypeAAAA, sip1v6Dead, []string{"2001:db8::1"}, false},
+		{"dead family: nodata", "filter_addresses", "sip1.example.com.", dns.TypeAAAA, sip1v6Dead, nil, true},
+		{"live family untouched", "filter_addresses", "sip1.example.com.", dns.TypeA, sip1v6Dead, []string{"192.0.2.1", "192.0.2.2"}, false},
 		{"one dead address dropped", "filter_addresses", "sip1.example.com.", dns.TypeA, oneV4Dead, []string{"192.0.2.2"}, false},
 		{"mixed case name", "filter_addresses", "SIP1.Example.com.", dns.TypeA, oneV4Dead, []string{"192.0.2.2"}, false},
 		{"everything dead: unchanged", "filter_addresses", "sip1.example.com.", dns.TypeA, allDead, []string{"192.0.2.1", "192.0.2.2"}, false},

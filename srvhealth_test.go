@@ -795,8 +795,7 @@ func TestShadow(t *testing.T) {
 		{"dead address", "filter_addresses", nil, dns.TypeAAAA, "sip1.example.com.", dualStack, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v6Dead := health.Addresses{Live: addrList("192.0.2.1", "192.0.2.2"), Down: addrList("2001:db8::1"), Until: now.Add(8 * time.Second)}
-			v := &fakeView{status: tc.status, addrs: map[string]health.Addresses{"sip1.example.com.": v6Dead}}
+			v := &fakeView{status: tc.status, addrs: map[string]health.Addresses{"sip1.example.com.": sip1v6Dead}}
 			h := newTestHandler(t, "srvhealth example.com {\nshadow\n"+tc.block+"\n}", v, upstream(tc.next))
 			server := metrics.WithServer(context.Background())
 			dropped0 := testutil.ToFloat64(droppedCount.WithLabelValues(server, "down"))
