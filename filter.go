@@ -82,18 +82,28 @@ func soonestChange(st health.Status, now time.Time) time.Time {
 // capper lowers TTLs to at most ttl. A record that must change is copied: backends such as file hand out
 // records straight from their zone tree, so they must never be modified in place. The copies of the types
 // an answer is made of come from one batch per type, so capping an answer costs an allocation per record
-// type, not per record; they are shallow (nobody modifies the rdata of these types).
+// type, not per record; they are shallow (nobody modifies the rdata of these types), and never modified
+// once made, so that the copies kept from an earlier answer at the same TTL (kept) serve again.
 type capper struct {
-	ttl   uint32
-	srvs  []dns.SRV
-	as    []dns.A
-	aaaas []dns.AAAA
+	ttl    uint32
+	srvs   []dns.SRV
+	as     []dns.A
+	aaaas  []dns.AAAA
+	kept   *copies     // copies made for earlier answers, at their TTL; nil without
+	record bool        // remember the copies made here in made
+	made   [][2]dns.RR // the copies made here: original, copy
+	found  int         // copies found in kept
 }
 
 func (c *capper) cap(rr dns.RR) dns.RR {
 	if rr.Header().Ttl <= c.ttl {
 		return rr
 	}
+	if cp := c.kept.lookup(rr, c.ttl); cp != nil {
+		c.found++
+		return cp
+	}
+	orig := rr
 	var h *dns.RR_Header
 	switch r := rr.(type) {
 	case *dns.SRV:
@@ -113,6 +123,9 @@ func (c *capper) cap(rr dns.RR) dns.RR {
 		h = rr.Header()
 	}
 	h.Ttl = c.ttl
+	if c.record {
+		c.made = append(c.made, [2]dns.RR{orig, rr})
+	}
 	return rr
 }
 
@@ -121,11 +134,11 @@ func (c *capper) cap(rr dns.RR) dns.RR {
 func grow[T any](s []T) []T { return room(s, 1) }
 
 // reserve makes room in the batches for the copies capping rrs may need, so that they take one
-// allocation per type of just the size needed.
-func (c *capper) reserve(rrs []dns.RR) {
+// allocation per type of just the size needed. With pick, only the records it picks (by index) count.
+func (c *capper) reserve(rrs []dns.RR, pick func(i int) bool) {
 	var srvs, as, aaaas int
-	for _, rr := range rrs {
-		if rr.Header().Ttl <= c.ttl {
+	for i, rr := range rrs {
+		if rr.Header().Ttl <= c.ttl || pick != nil && !pick(i) || c.kept.lookup(rr, c.ttl) != nil {
 			continue
 		}
 		switch rr.(type) {
@@ -152,7 +165,7 @@ func room[T any](s []T, n int) []T {
 
 // capAll caps every record of rrs in place of the slice (not of the records).
 func (c *capper) capAll(rrs []dns.RR) {
-	c.reserve(rrs)
+	c.reserve(rrs, nil)
 	for i, rr := range rrs {
 		rrs[i] = c.cap(rr)
 	}
@@ -166,7 +179,10 @@ func (c *capper) capAll(rrs []dns.RR) {
 // (minimal is in the block: the backend's additional section was emptied on purpose). The section is
 // appended to out, its TTLs capped by c.
 func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown, glue bool) []dns.RR {
-	c.reserve(extra)
+	// The addresses served are capped once they are all known (the first 64 of the section: capMask), so
+	// that their copies take one allocation per type.
+	start := len(out)
+	var capMask uint64
 	for _, rr := range extra {
 		var ip []byte
 		switch a := rr.(type) {
@@ -196,8 +212,18 @@ func fixAdditional(out, extra []dns.RR, js []judged, c *capper, keepDown, glue b
 		switch {
 		case !target:
 			out = append(out, rr)
+		case served && len(out)-start < 64:
+			capMask |= 1 << (len(out) - start)
+			out = append(out, rr)
 		case served:
 			out = append(out, c.cap(rr))
+		}
+	}
+	capped := out[start:]
+	c.reserve(capped, func(i int) bool { return capMask&(1<<i) != 0 })
+	for i := range capped {
+		if capMask&(1<<i) != 0 {
+			capped[i] = c.cap(capped[i])
 		}
 	}
 	for i := range js {

@@ -19,7 +19,7 @@ import (
 
 func newHandler(cfg *Config) (*Handler, error) {
 	opts := cfg.Probe
-	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now}
+	h := &Handler{cfg: cfg, intn: rand.IntN, now: time.Now, memo: newMemo()}
 	ev := &events{zones: cfg.Zones}
 	var sharer health.Sharer
 	if cfg.Fleet != nil {

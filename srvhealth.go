@@ -46,6 +46,7 @@ type Handler struct {
 	services     srvSets     // the targets behind the SRV names NAPTR records point at
 	inst         *instance   // the caddy instance it belongs to; nil in tests that build it by hand
 	fleet        *fleet.Link // the block's tie to the process's fleet member; nil without fleet
+	memo         *memo       // what the query path keeps between answers; nil in tests that build it by hand
 }
 
 // Name implements plugin.Handler.
@@ -203,17 +204,18 @@ func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
 	out, o := rw.h.rewrite(rw.ctx, rw.req, rw.h.input(res), rw.svc, &rw.sc)
 	out = rw.h.output(res, out)
 	server := metrics.WithServer(rw.ctx)
+	c := counterSet(server)
 	for reason, n := range o.dropped {
 		if n > 0 {
-			droppedCount.WithLabelValues(server, Reason(reason).String()).Add(float64(n))
+			c.dropped[reason].Add(float64(n))
 		}
 	}
 	if o.allDown {
-		allDownCount.WithLabelValues(server, serviceName(rw.svc), o.policy.String()).Inc()
+		c.allDownOf(server, rw.svc).Inc()
 	}
 	allDownNames.note(server, rw.svc, rw.req.Question[0].Name, o, out)
 	if o.signed {
-		signedCount.WithLabelValues(server).Inc()
+		c.signed.Inc()
 	}
 	if info, ok := rw.ctx.Value(infoKey{}).(*requestInfo); ok {
 		info.outcome = o
@@ -291,7 +293,7 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 		}
 	}
 
-	js := h.judge(srvs, svc, sc.js[:0])
+	js, memo := h.judgeMemo(srvs, svc, sc.js[:0])
 	sc.js = js
 	allDown := filter(js, svc.AllDown)
 	for _, j := range js {
@@ -320,10 +322,11 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 	}
 	order(kept, h.intn)
 	o.ttl = healthTTL(js, h.now(), h.cfg.MinTTL, h.cfg.MaxTTL)
-	c := capper{ttl: o.ttl}
+	ttl := o.ttl
 	if sc.stableTTL {
-		c.ttl = uint32(h.cfg.MaxTTL / time.Second)
+		ttl = uint32(h.cfg.MaxTTL / time.Second)
 	}
+	c := memo.capper(ttl)
 	// One buffer for both sections: the answer never grows, the additional section only by the addresses
 	// fixAdditional adds, which then take a buffer of their own.
 	buf := make([]dns.RR, 0, len(res.Answer)+len(res.Extra))
@@ -332,6 +335,7 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 	c.capAll(answer)
 	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown, !h.minimal)
 	res.Answer = answer
+	memo.keep(&c)
 	return res, o
 }
 
@@ -374,9 +378,15 @@ func srvRecords(res *dns.Msg, buf []*dns.SRV) (srvs []*dns.SRV, signed bool) {
 }
 
 // judge looks every in-scope target up in the health view (registering the ones it does not know) and
-// decides what happens to its record.
-// The judged records are appended to buf.
+// decides what happens to its record. The judged records are appended to buf.
 func (h *Handler) judge(srvs []*dns.SRV, svc *Service, buf []judged) []judged {
+	js, _ := h.judgeMemo(srvs, svc, buf)
+	return js
+}
+
+// judgeEach is judge without the memory (see memo.go): every target looked up. With refs (as long as
+// srvs), it asks the view for the Ref of each in-scope target too.
+func (h *Handler) judgeEach(srvs []*dns.SRV, svc *Service, buf []judged, refs []health.Ref) []judged {
 	domain := serviceDomain(srvs[0].Hdr.Name)
 	js := slices.Grow(buf[:0], len(srvs))[:len(srvs)]
 	clear(js)
@@ -385,7 +395,11 @@ func (h *Handler) judge(srvs []*dns.SRV, svc *Service, buf []judged) []judged {
 		target := strings.ToLower(s.Target)
 		if h.inScope(s.Target) {
 			k := health.NewKey(s.Target, s.Port, svc.Method, domain)
-			js[i].status, js[i].known = h.view.Check(k, domain)
+			if refs != nil {
+				js[i].status, refs[i], js[i].known = h.view.(refView).CheckRef(k, domain)
+			} else {
+				js[i].status, js[i].known = h.view.Check(k, domain)
+			}
 		}
 		// A drain is the operator's word and holds for targets out of the probe scope too.
 		js[i].reason = h.cfg.Verdict(js[i].status, js[i].known, target, s.Port)
