@@ -241,8 +241,15 @@ func TestInterceptedAllocations(t *testing.T) {
 		h.ServeDNS(ctx, w, q)
 		base := testing.AllocsPerRun(500, func() { plugin.NextOrFailure("baseline", next, ctx, w, q) })
 		got := testing.AllocsPerRun(500, func() { h.ServeDNS(ctx, w, q) })
-		if got-base != 1 {
-			t.Errorf("%s: %v allocations per query, %v without srvhealth: srvhealth makes %v, want 1", name, got, base, got-base)
+		// Under the race detector sync.Pool drops a quarter of the writers put back, and a new one
+		// (with its scratch) is made for the next query: up to one more on average. .ci/run runs this
+		// test without it too, where the count is exact.
+		want := 1.0
+		if raceEnabled {
+			want = 2
+		}
+		if got-base > want || got-base < 1 {
+			t.Errorf("%s: %v allocations per query, %v without srvhealth: srvhealth makes %v, want %v", name, got, base, got-base, want)
 		}
 	}
 }
