@@ -136,6 +136,9 @@ func grow[T any](s []T) []T { return room(s, 1) }
 // reserve makes room in the batches for the copies capping rrs may need, so that they take one
 // allocation per type of just the size needed. With pick, only the records it picks (by index) count.
 func (c *capper) reserve(rrs []dns.RR, pick func(i int) bool) {
+	if c.kept != nil && c.kept.ttl == c.ttl {
+		return // the copies are most likely kept; a record that is not takes a batch of its own
+	}
 	var srvs, as, aaaas int
 	for i, rr := range rrs {
 		if rr.Header().Ttl <= c.ttl || pick != nil && !pick(i) || c.kept.lookup(rr, c.ttl) != nil {

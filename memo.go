@@ -2,6 +2,7 @@ package srvhealth
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -92,9 +93,51 @@ type verdicts struct {
 	js     []judged     // their verdicts; srv is set from the answer at hand
 	refs   []health.Ref // the monitor's entry of each in-scope target; zero for the others
 	copies atomic.Pointer[copies]
+	// extra is the additional section made for the last answer, at the TTL of its copies.
+	extra atomic.Pointer[additional]
 	// fresh is set once an answer at the TTL of the copies found none of its records among them: the
-	// upstream hands out new records for every answer (cache does), so copies are not kept.
+	// upstream hands out new records for every answer (cache does), so neither copies nor additional
+	// sections are kept. The verdicts are replaced with the next change of a target's state (every probe
+	// round), which clears it.
 	fresh atomic.Bool
+}
+
+// additional is the additional section fixAdditional made of the section in at ttl. It depends on
+// nothing else that can change while the verdicts hold: which records are served is the verdicts'.
+type additional struct {
+	ttl uint32
+	in  []dns.RR
+	out []dns.RR
+}
+
+// additional returns the additional section kept for extra at ttl, or nil.
+func (v *verdicts) additional(extra []dns.RR, ttl uint32) []dns.RR {
+	if v == nil {
+		return nil
+	}
+	a := v.extra.Load()
+	if a == nil || a.ttl != ttl || len(a.in) != len(extra) {
+		return nil
+	}
+	for i, rr := range extra {
+		if a.in[i] != rr {
+			return nil
+		}
+	}
+	return a.out
+}
+
+// keepAdditional keeps out, the additional section made of extra at ttl, unless the upstream hands out
+// new records for every answer.
+func (v *verdicts) keepAdditional(extra, out []dns.RR, ttl uint32) {
+	if v == nil || v.fresh.Load() || len(extra) > memoMaxCopies {
+		return
+	}
+	if old := v.extra.Load(); old != nil && old.ttl == ttl {
+		v.fresh.Store(true) // kept at this TTL, yet not the same records
+		return
+	}
+	v.extra.Store(&additional{ttl: ttl, in: slices.Clone(extra), out: slices.Clip(slices.Clone(out))})
 }
 
 // srvID is what a verdict depends on in an SRV record.

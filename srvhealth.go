@@ -333,7 +333,13 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 	answer := appendReplaced(buf[:0:len(res.Answer)], res.Answer, kept, signed)
 	answer = answer[:len(answer):len(answer)] // whoever appends to the answer (dnssec) must not reach into Extra
 	c.capAll(answer)
-	res.Extra = fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown, !h.minimal)
+	if kept := memo.additional(res.Extra, c.ttl); kept != nil {
+		res.Extra = append(buf[len(answer):len(answer)], kept...)
+	} else {
+		extra := fixAdditional(buf[len(answer):len(answer)], res.Extra, js, &c, allDown, !h.minimal)
+		memo.keepAdditional(res.Extra, extra, c.ttl)
+		res.Extra = extra
+	}
 	res.Answer = answer
 	memo.keep(&c)
 	return res, o
