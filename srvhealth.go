@@ -18,6 +18,7 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
+	ot "github.com/opentracing/opentracing-go"
 
 	"github.com/srvhealth/srvhealth/fleet"
 	"github.com/srvhealth/srvhealth/health"
@@ -60,19 +61,32 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if svc := h.srvQuery(r); svc != nil {
 		rw := writers.Get().(*responseWriter)
 		rw.ResponseWriter, rw.h, rw.svc, rw.req, rw.ctx = w, h, svc, r, ctx
-		rc, err := plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		rc, err := h.next(ctx, rw, r)
 		rw.release()
 		return rc, err
 	}
 	if addrs, ok := h.addressQuery(r); ok {
 		rw := &addressWriter{ResponseWriter: w, h: h, req: r, ctx: ctx, addrs: addrs}
-		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		return h.next(ctx, rw, r)
 	}
 	if h.naptrQuery(r) {
 		rw := &naptrWriter{ResponseWriter: w, h: h, req: r, ctx: ctx}
-		return plugin.NextOrFailure(pluginName, h.Next, ctx, rw, r)
+		return h.next(ctx, rw, r)
 	}
-	return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
+	return h.next(ctx, w, r)
+}
+
+// next passes the query on to the next plugin, which writes to w: plugin.NextOrFailure without the
+// writer it wraps around w on every query (an allocation, and a layer every write goes through) where
+// that writer can do nothing. It tells w which plugin wrote the answer, and only w itself: when w keeps
+// that (plugin.PluginTracker, the metrics plugin's recorder) srvhealth calls NextOrFailure, and so it
+// does when a trace span is open (NextOrFailure opens the next plugin's) or there is no next plugin.
+// srvhealth's own writers keep nothing, so the intercepted queries never need it.
+func (h *Handler) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if _, tracks := w.(plugin.PluginTracker); tracks || h.Next == nil || ot.SpanFromContext(ctx) != nil {
+		return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
+	}
+	return h.Next.ServeDNS(ctx, w, r)
 }
 
 // serveOtherClass answers a question of a class other than IN. Nothing is filtered: an answer's class is
