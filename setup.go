@@ -97,6 +97,7 @@ func setup(c *caddy.Controller) error {
 		// The chain is built from its end, so a dnssec plugin after srvhealth is registered by now.
 		if d, ok := config.Handler("dnssec").(dnssec.Dnssec); ok {
 			h.signer = &d
+			_, h.signsNext = next.(dnssec.Dnssec)
 		}
 		// minimal (after srvhealth in the directive order) empties the additional section on purpose:
 		// srvhealth, which sees the answer after it, must not fill it again.

@@ -1,6 +1,7 @@
 package srvhealth
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -208,5 +209,77 @@ func TestOnlineSignatureCachedAcrossTTLs(t *testing.T) {
 		} else if sig.Signature != first {
 			t.Errorf("query %d (health TTL %d): signed anew, not from the signature cache", i, 25-3*i)
 		}
+	}
+}
+
+// TestSignedOnceWhenDnssecIsNext: with the block's dnssec plugin right after srvhealth, a DO answer is
+// signed once, as srvhealth serves it: dnssec's signature cache holds the signatures of the RRsets
+// served and of nothing else (signing the upstream's whole RRset first would add one), the answer is
+// filtered and verifies, every query after the first is a cache hit, and a negative answer is signed
+// and denied as dnssec alone signs it. A query without DO is not signed.
+func TestSignedOnceWhenDnssecIsNext(t *testing.T) {
+	st := map[string]health.Status{"sip1.example.com.": down, "sip2.example.com.": up}
+	k := zonekey.New(t, "example.com.", 257)
+	key, err := dnssec.ParseKeyFile(k.Base+".key", k.Base+".private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs := cache.New[[]dns.RR](100)
+	answers := 0
+	next := test.HandlerFunc(func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		answers++
+		if r.Question[0].Name == "_sip._tcp.example.com." {
+			return upstream(sipAnswer).ServeDNS(ctx, w, r)
+		}
+		m := new(dns.Msg).SetReply(r) // no such records: NODATA with the SOA
+		m.Ns = []dns.RR{test.SOA("example.com. 3600 IN SOA ns.example.com. admin.example.com. 1 7200 3600 1209600 60")}
+		return 0, w.WriteMsg(m)
+	})
+	signer := dnssec.New([]string{"example.com."}, []*dnssec.DNSKEY{key}, false, next, sigs)
+	h := newTestHandler(t, "srvhealth example.com", &fakeView{status: st}, signer)
+	h.signer, h.signsNext = &signer, true
+
+	for i := range 3 {
+		m := serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, true)
+		got := targets(m)
+		slices.Sort(got)
+		if want := []string{"sip2.example.com.", "standby.example.com."}; !slices.Equal(got, want) {
+			t.Fatalf("targets %v, want %v", got, want)
+		}
+		if types := verifyRRsets(t, k.DNSKEY, m.Answer); !slices.Equal(types, []uint16{dns.TypeSRV}) {
+			t.Errorf("signed types in answer %v, want SRV", types)
+		}
+		extra := verifyRRsets(t, k.DNSKEY, m.Extra)
+		for _, rr := range append(m.Answer, m.Extra...) {
+			if rr.Header().Rrtype != dns.TypeOPT && rr.Header().Ttl > 30 {
+				t.Errorf("%s TTL %d, want at most max_ttl 30", dns.TypeToString[rr.Header().Rrtype], rr.Header().Ttl)
+			}
+		}
+		// One signature per RRset served: the SRV RRset and the addresses of the additional section (one
+		// RRset per name: sip2, standby and ns).
+		if want := 1 + 3; sigs.Len() != want {
+			t.Errorf("query %d: %d RRsets signed (extra types %v), want %d: those served, once", i+1, sigs.Len(), extra, want)
+		}
+	}
+	if answers != 3 {
+		t.Errorf("the upstream answered %d times for 3 queries", answers)
+	}
+
+	m := serve(t, h, "_sip._udp.example.com.", dns.TypeSRV, true)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+		t.Fatalf("no _sip._udp records: rcode %s answer %v, want NOERROR, empty", dns.RcodeToString[m.Rcode], m.Answer)
+	}
+	if types := verifyRRsets(t, k.DNSKEY, m.Ns); !slices.Equal(types, []uint16{dns.TypeSOA, dns.TypeNSEC}) {
+		t.Errorf("signed types in the negative answer's authority %v, want SOA and NSEC", types)
+	}
+
+	m = serve(t, h, "_sip._tcp.example.com.", dns.TypeSRV, false)
+	for _, rr := range append(append(m.Answer, m.Ns...), m.Extra...) {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			t.Errorf("a query without DO got %s", rr)
+		}
+	}
+	if got := targets(m); slices.Contains(got, "sip1.example.com.") {
+		t.Errorf("a query without DO got the dead sip1: %v", got)
 	}
 }

@@ -35,6 +35,7 @@ type Handler struct {
 	now  func() time.Time // time.Now, or fixed in tests
 
 	signer       *dnssec.Dnssec    // the block's dnssec plugin, which signs what srvhealth changed; nil without one
+	signsNext    bool              // the dnssec plugin is the next one: srvhealth has it sign DO answers once
 	block        *dnsserver.Config // the server block srvhealth is in; nil in tests that build it by hand
 	chaos        sync.Once         // works out ownChaos, once the block's chain is built
 	ownChaos     bool              // no other plugin of the block opens the classes other than IN
@@ -61,7 +62,15 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if svc := h.srvQuery(r); svc != nil {
 		rw := writers.Get().(*responseWriter)
 		rw.ResponseWriter, rw.h, rw.svc, rw.req, rw.ctx = w, h, svc, r, ctx
-		rc, err := h.next(ctx, rw, r)
+		next := h.Next
+		if h.signsNext && !h.cfg.Shadow {
+			if opt := r.IsEdns0(); opt != nil && opt.Do() {
+				// The block's dnssec plugin comes right after srvhealth: ask the plugin after it for the
+				// answer, and have dnssec sign what srvhealth serves, once (see resign).
+				next, rw.sc.presign = h.signer.Next, true
+			}
+		}
+		rc, err := h.pass(next, ctx, rw, r)
 		rw.release()
 		return rc, err
 	}
@@ -83,10 +92,15 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 // does when a trace span is open (NextOrFailure opens the next plugin's) or there is no next plugin.
 // srvhealth's own writers keep nothing, so the intercepted queries never need it.
 func (h *Handler) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if _, tracks := w.(plugin.PluginTracker); tracks || h.Next == nil || ot.SpanFromContext(ctx) != nil {
-		return plugin.NextOrFailure(pluginName, h.Next, ctx, w, r)
+	return h.pass(h.Next, ctx, w, r)
+}
+
+// pass is next with the plugin to pass the query to: h.Next, or the one after the block's dnssec.
+func (h *Handler) pass(next plugin.Handler, ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if _, tracks := w.(plugin.PluginTracker); tracks || next == nil || ot.SpanFromContext(ctx) != nil {
+		return plugin.NextOrFailure(pluginName, next, ctx, w, r)
 	}
-	return h.Next.ServeDNS(ctx, w, r)
+	return next.ServeDNS(ctx, w, r)
 }
 
 // serveOtherClass answers a question of a class other than IN. Nothing is filtered: an answer's class is
@@ -204,6 +218,9 @@ type scratch struct {
 	// stableTTL caps the answer at max_ttl rather than the health-aware TTL, which changes every second;
 	// outcome.ttl says the latter. For an answer about to be signed: see resign.
 	stableTTL bool
+	// presign: the answer comes from the plugin after the block's dnssec, unsigned, and must be signed by
+	// it before it goes out, whether srvhealth changes it or not.
+	presign bool
 }
 
 // reset empties s, dropping its references to records so that the pool keeps no answer alive.
@@ -211,6 +228,7 @@ func (s *scratch) reset() {
 	clear(s.js)
 	clear(s.srvs)
 	s.js, s.srvs = s.js[:0], s.srvs[:0]
+	s.presign = false
 }
 
 // WriteMsg implements dns.ResponseWriter.
@@ -284,6 +302,13 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 	var o outcome
 	if sc == nil {
 		sc = new(scratch)
+	}
+	if sc.presign {
+		if out, o, ok := h.resign(ctx, *h.signer, req, res, svc); ok {
+			return out, o
+		}
+		// dnssec does not sign this answer (a name outside its zones, a delegation with nothing to
+		// sign): it would have passed it on as it came, and so it is rewritten as an unsigned answer.
 	}
 	srvs, signed := srvRecords(res, sc.srvs[:0])
 	sc.srvs = srvs

@@ -264,3 +264,57 @@ func TestCacheHitsReordered(t *testing.T) {
 		t.Errorf("a first in %.3f of cached answers, want 0.70 ± 0.05", p)
 	}
 }
+
+// TestSignedOnceWhenDnssecFollows: with dnssec right after srvhealth in the block (no cache between), a
+// DO answer is signed once, as served: srvhealth takes the answer from the plugin after dnssec and has
+// dnssec sign only what it keeps. The signature cache then holds the filtered SRV RRset's and its live
+// target's address RRset's signatures (and the NS RRset's, which file puts in authority), and nothing
+// signed over the dead target; the answer verifies.
+func TestSignedOnceWhenDnssecFollows(t *testing.T) {
+	const zone = "signed-once.test."
+	key := zonekey.New(t, zone, 257)
+	live := TCPPeer(t, false)
+	db := WriteFile(t, "db", strings.Join(sipZone(zone, live, ClosedPort(t)), "\n")+"\n")
+	s := CoreDNS(t, zone+`:0 {
+		prometheus 127.0.0.1:0
+		`+srvhealthBlock+`
+		dnssec {
+			key file `+key.Base+`
+		}
+		file `+db+`
+	}`)
+	qname := "_sip._tcp." + zone
+	plain := new(dns.Msg)
+	plain.SetQuestion(qname, dns.TypeSRV)
+	if !Eventually(10*time.Second, func() bool {
+		return slices.Equal(SRVTargets(ExchangeMsg(t, "udp", s.UDP, plain)), []string{"live." + zone})
+	}) {
+		t.Fatal("the dead target was never dropped")
+	}
+
+	do := new(dns.Msg)
+	do.SetQuestion(qname, dns.TypeSRV)
+	do.SetEdns0(4096, true)
+	for range 3 {
+		m := ExchangeMsg(t, "udp", s.UDP, do)
+		var srvs []dns.RR
+		var sig *dns.RRSIG
+		for _, rr := range m.Answer {
+			switch rr := rr.(type) {
+			case *dns.SRV:
+				srvs = append(srvs, rr)
+			case *dns.RRSIG:
+				sig = rr
+			}
+		}
+		if len(srvs) != 1 || sig == nil || sig.Verify(key.DNSKEY, srvs) != nil {
+			t.Fatalf("DO answer %v: want the live SRV record and an RRSIG over it that verifies", m.Answer)
+		}
+	}
+	// The series of a server is labelled with its address as written (port 0), as every test server's
+	// is; the gauge was last set by the answers above (the tests of this package run one at a time).
+	entries, ok := MetricValue(t, "coredns_dnssec_cache_entries", map[string]string{"server": "dns://:0", "type": "signature"})
+	if !ok || entries != 3 {
+		t.Errorf("dnssec's signature cache holds %v entries (series found: %v), want 3: the filtered SRV RRset, the zone's NS RRset (authority) and the live target's A; signing the upstream's RRset first would add it and the dead target's A", entries, ok)
+	}
+}
