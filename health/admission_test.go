@@ -296,3 +296,66 @@ func TestFirstStatusHasUntil(t *testing.T) {
 		t.Errorf("first status %+v: want unknown, unresolved", st)
 	}
 }
+
+// TestServerBudgetWindows: the budget of a server restarts one interval after its window started, for
+// kept targets and the quarter left to the rest; a server probed every interval keeps its window across
+// sweeps and its probes allocate nothing; one not probed for two intervals leaves the map.
+func TestServerBudgetWindows(t *testing.T) {
+	b := serverBudget{limit: 8, every: 10 * time.Second}
+	ap := netip.MustParseAddrPort("192.0.2.1:5060")
+	t0 := time.Now()
+	take := func(at time.Duration, kept bool) bool { return b.take(ap, t0.Add(at), kept) }
+	if !take(0, false) || !take(time.Second, false) {
+		t.Fatal("the first two probes for targets not kept were refused, want 2 (a quarter of 8)")
+	}
+	if take(2*time.Second, false) {
+		t.Fatal("a third probe for a target not kept was allowed within the interval")
+	}
+	for i := range 6 {
+		if !take(3*time.Second, true) {
+			t.Fatalf("kept probe %d refused, want 6 more (8 in all)", i+1)
+		}
+	}
+	if take(9*time.Second, true) {
+		t.Fatal("a ninth probe was allowed within the interval")
+	}
+	w := b.m[ap]
+	if !take(10*time.Second, false) {
+		t.Fatal("refused once the interval had passed")
+	}
+	if b.m[ap] != w {
+		t.Error("the window was replaced, want it restarted in place")
+	}
+	b.sweep(t0.Add(25 * time.Second))
+	if b.m[ap] != w {
+		t.Fatal("swept a server probed within the last two intervals")
+	}
+	if n := testing.AllocsPerRun(100, func() { take(40*time.Second, true); b.sweep(t0.Add(45 * time.Second)) }); n != 0 {
+		t.Errorf("%v allocations per probe of a known server, want 0", n)
+	}
+	b.sweep(t0.Add(60 * time.Second))
+	if len(b.m) != 0 {
+		t.Errorf("%d windows left after two intervals without a probe, want 0", len(b.m))
+	}
+}
+
+// BenchmarkServerBudget: one probe of each of 10,000 servers per interval, with the monitor's sweep every
+// interval: the per-probe cost of the budget at 10,000 targets.
+func BenchmarkServerBudget(b *testing.B) {
+	const n = 10000
+	sb := serverBudget{limit: DefaultMaxPerServer, every: 10 * time.Second}
+	aps := make([]netip.AddrPort, n)
+	for i := range aps {
+		aps[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 5060)
+	}
+	now := time.Now()
+	step := sb.every / n // the probes of one interval, spread over it
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(step)
+		sb.take(aps[i%n], now, true)
+		if i%n == n-1 {
+			sb.sweep(now)
+		}
+	}
+}
