@@ -71,6 +71,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 			}
 		}
 		rc, err := h.pass(next, ctx, rw, r)
+		rw.flush()
 		rw.release()
 		return rc, err
 	}
@@ -190,13 +191,23 @@ func labelBoundary(name string, i int) bool {
 
 // responseWriter rewrites the next plugin's answer on its way to the client. Writers are pooled with the
 // memory their rewrite works in (scratch).
+//
+// The answer is rewritten and written once the next plugin has returned, not inside its WriteMsg: the
+// rewrite and the writing (packing, the plugins before srvhealth, the socket) then run on a stack without
+// the next plugin's frames. A query runs in a goroutine of its own whose stack starts small and is copied
+// to a larger one each time it runs out; done inside WriteMsg, on top of file's frames, the rewrite (its
+// frame is over a kilobyte) took the stack deeper than file alone ever does, and the profile of the real
+// server showed stack growth at 14.6% of its samples against file's 11.4%. Nothing else changes: the
+// plugins after srvhealth ignore what WriteMsg returns (file, cache, forward), and a second answer
+// written by the same plugin sends the first on its way before it is kept.
 type responseWriter struct {
 	dns.ResponseWriter
-	h   *Handler
-	svc *Service
-	req *dns.Msg
-	ctx context.Context
-	sc  scratch
+	h       *Handler
+	svc     *Service
+	req     *dns.Msg
+	ctx     context.Context
+	sc      scratch
+	pending *dns.Msg // the answer the next plugin wrote, to rewrite and write once it returned
 }
 
 var writers = sync.Pool{New: func() any { return new(responseWriter) }}
@@ -231,8 +242,24 @@ func (s *scratch) reset() {
 	s.presign = false
 }
 
-// WriteMsg implements dns.ResponseWriter.
+// WriteMsg implements dns.ResponseWriter: it keeps the answer, which ServeDNS writes (flush) once the
+// next plugin returned.
 func (rw *responseWriter) WriteMsg(res *dns.Msg) error {
+	var err error
+	if rw.pending != nil {
+		err = rw.flush()
+	}
+	rw.pending = res
+	return err
+}
+
+// flush rewrites the answer kept and writes it, if there is one.
+func (rw *responseWriter) flush() error {
+	res := rw.pending
+	if res == nil {
+		return nil
+	}
+	rw.pending = nil
 	out, o := rw.h.rewrite(rw.ctx, rw.req, rw.h.input(res), rw.svc, &rw.sc)
 	out = rw.h.output(res, out)
 	server := metrics.WithServer(rw.ctx)
