@@ -99,6 +99,23 @@ func validated(t *testing.T, resolver, name string, qtype uint16) *dns.Msg {
 	return r
 }
 
+// srvsAndSig returns the SRV records of m's answer and the RRSIG over them (the last one, if several).
+func srvsAndSig(m *dns.Msg) ([]dns.RR, *dns.RRSIG) {
+	var srvs []dns.RR
+	var sig *dns.RRSIG
+	for _, rr := range m.Answer {
+		switch rr := rr.(type) {
+		case *dns.SRV:
+			srvs = append(srvs, rr)
+		case *dns.RRSIG:
+			if rr.TypeCovered == dns.TypeSRV {
+				sig = rr
+			}
+		}
+	}
+	return srvs, sig
+}
+
 // TestSignedOnlineFilteredThroughValidatingResolver: a zone the dnssec plugin signs online, behind a
 // validating Unbound with the zone's trust anchor. The dead target leaves the answers the resolver's
 // clients get, those answers validate (AD), the live target stays, and the all-down nodata answer is a
@@ -138,16 +155,7 @@ func TestSignedOnlineFilteredThroughValidatingResolver(t *testing.T) {
 			addr = s.TCP
 		}
 		m := ExchangeMsg(t, network, addr, do)
-		var srvs []dns.RR
-		var sig *dns.RRSIG
-		for _, rr := range m.Answer {
-			switch rr := rr.(type) {
-			case *dns.SRV:
-				srvs = append(srvs, rr)
-			case *dns.RRSIG:
-				sig = rr
-			}
-		}
+		srvs, sig := srvsAndSig(m)
 		if len(srvs) != 1 || sig == nil {
 			t.Fatalf("%s DO query: answer %v, want the live SRV record and its RRSIG", network, m.Answer)
 		}
@@ -297,16 +305,7 @@ func TestSignedOnceWhenDnssecFollows(t *testing.T) {
 	do.SetEdns0(4096, true)
 	for range 3 {
 		m := ExchangeMsg(t, "udp", s.UDP, do)
-		var srvs []dns.RR
-		var sig *dns.RRSIG
-		for _, rr := range m.Answer {
-			switch rr := rr.(type) {
-			case *dns.SRV:
-				srvs = append(srvs, rr)
-			case *dns.RRSIG:
-				sig = rr
-			}
-		}
+		srvs, sig := srvsAndSig(m)
 		if len(srvs) != 1 || sig == nil || sig.Verify(key.DNSKEY, srvs) != nil {
 			t.Fatalf("DO answer %v: want the live SRV record and an RRSIG over it that verifies", m.Answer)
 		}
