@@ -22,14 +22,20 @@ import (
 
 // resign returns res filtered and ordered as for a query without DO, signed by signer; ok is false when
 // signer does not sign res's name, and res is then untouched.
-func (h *Handler) resign(ctx context.Context, signer dnssec.Dnssec, req, res *dns.Msg, svc *Service) (*dns.Msg, outcome, bool) {
+//
+// sc is the scratch memory the rewrite works in, with stableTTL set; nil for one of its own (the caller's is
+// in use).
+func (h *Handler) resign(ctx context.Context, signer dnssec.Dnssec, req, res *dns.Msg, svc *Service, sc *scratch) (*dns.Msg, outcome, bool) {
+	if sc == nil {
+		sc = &scratch{stableTTL: true}
+	}
 	bare := unsigned(res)
 	// The signature cache of dnssec is keyed by the RRset as text, TTL included, and the health-aware TTL
 	// changes every second: signed at it, every RRset would be signed anew each second, and hashed as
 	// text on every query all the same. So the answer is signed at max_ttl (a TTL that stays) and its TTLs
 	// are lowered afterwards, the RRSIGs' with them: a validator takes the lesser of an RRset's TTL and its
 	// RRSIG's original TTL (RFC 4035 §5.3.3), and the RRSIG's TTL must be its RRset's (RFC 4034 §3).
-	out, o := h.rewrite(ctx, req, bare, svc, &scratch{stableTTL: true}) // not the caller's scratch: in use
+	out, o := h.rewrite(ctx, req, bare, svc, sc)
 	if out.Rcode == dns.RcodeServerFailure {
 		return out, o, true // all_down servfail: nothing to sign
 	}
@@ -72,6 +78,8 @@ func lowerTTLs(m *dns.Msg, ttl uint32) {
 
 // unsigned returns a copy of res without the DNSSEC records of any section, which the signer makes anew.
 // The sections are new slices: the records themselves are shared with the upstream and never modified.
+// (The signer appends its RRSIGs to the sections it is given, and an upstream such as file hands out
+// slices of its zone.)
 func unsigned(res *dns.Msg) *dns.Msg {
 	c := *res
 	c.Answer, c.Ns, c.Extra = stripDNSSEC(res.Answer), stripDNSSEC(res.Ns), stripDNSSEC(res.Extra)

@@ -331,7 +331,10 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 		sc = new(scratch)
 	}
 	if sc.presign {
-		if out, o, ok := h.resign(ctx, *h.signer, req, res, svc); ok {
+		sc.presign, sc.stableTTL = false, true
+		out, o, ok := h.resign(ctx, *h.signer, req, res, svc, sc)
+		sc.stableTTL = false
+		if ok {
 			return out, o
 		}
 		// dnssec does not sign this answer (a name outside its zones, a delegation with nothing to
@@ -350,7 +353,7 @@ func (h *Handler) rewrite(ctx context.Context, req, res *dns.Msg, svc *Service, 
 			// and TTL-capped, which its signatures allow, whoever made them.
 			drops := slices.ContainsFunc(js, func(j judged) bool { return j.reason != Keep })
 			if drops && h.signer != nil {
-				if out, o, ok := h.resign(ctx, *h.signer, req, res, svc); ok {
+				if out, o, ok := h.resign(ctx, *h.signer, req, res, svc, nil); ok {
 					return out, o
 				}
 			}
