@@ -194,7 +194,7 @@ func advance(c *Config, old *snapshot, r round) (*snapshot, string) {
 	ns.addrs = make([]addrState, len(r.probed))
 	for i, a := range r.probed {
 		prev := addrState{addr: a}
-		if j, ok := slices.BinarySearchFunc(old.addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) }); ok {
+		if j, ok := addrIndex(old.addrs, a); ok {
 			prev = old.addrs[j]
 		}
 		if i < len(r.deferred) && r.deferred[i] {
@@ -208,13 +208,7 @@ func advance(c *Config, old *snapshot, r round) (*snapshot, string) {
 	if ns.since.IsZero() || ns.status.State != old.status.State {
 		ns.since = r.start
 	}
-	for _, a := range ns.res.Addrs {
-		if j, ok := slices.BinarySearchFunc(ns.addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) }); ok && ns.addrs[j].h.State == Down {
-			ns.status.Down = append(ns.status.Down, a)
-		} else {
-			ns.status.Up = append(ns.status.Up, a)
-		}
-	}
+	ns.splitUpDown()
 	if n := checksToFlip(ns.addrs, c.Fails, c.Rises); n > 0 {
 		ns.status.Until = r.start.Add(time.Duration(n) * c.Interval)
 	}
@@ -222,6 +216,24 @@ func advance(c *Config, old *snapshot, r round) (*snapshot, string) {
 		return ns, ""
 	}
 	return ns, changeReason(ns, r)
+}
+
+// addrIndex finds a in addrs, which are sorted by address.
+func addrIndex(addrs []addrState, a netip.Addr) (int, bool) {
+	return slices.BinarySearchFunc(addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) })
+}
+
+// splitUpDown sets the Up and Down addresses of ns's status from its resolution and its addresses'
+// hysteresis: an address is down when its state is, up (or not probed yet) otherwise. A round (advance)
+// and a state adopted from the fleet (adopted) work it out alike.
+func (ns *snapshot) splitUpDown() {
+	for _, a := range ns.res.Addrs {
+		if j, ok := addrIndex(ns.addrs, a); ok && ns.addrs[j].h.State == Down {
+			ns.status.Down = append(ns.status.Down, a)
+		} else {
+			ns.status.Up = append(ns.status.Up, a)
+		}
+	}
 }
 
 // changeReason says, for a log line, why the target reached the state of ns in round r.

@@ -127,13 +127,7 @@ func adopted(c *Config, s Shared, now time.Time) *snapshot {
 	slices.SortFunc(ns.addrs, func(a, b addrState) int { return a.addr.Compare(b.addr) })
 	ns.addrs = slices.CompactFunc(ns.addrs, func(a, b addrState) bool { return a.addr == b.addr })
 	ns.status.State = targetState(ns.addrs)
-	for _, a := range ns.res.Addrs {
-		if j, ok := slices.BinarySearchFunc(ns.addrs, a, func(s addrState, a netip.Addr) int { return s.addr.Compare(a) }); ok && ns.addrs[j].h.State == Down {
-			ns.status.Down = append(ns.status.Down, a)
-		} else {
-			ns.status.Up = append(ns.status.Up, a)
-		}
-	}
+	ns.splitUpDown()
 	if n := checksToFlip(ns.addrs, c.Fails, c.Rises); n > 0 {
 		ns.status.Until = fleetUntil(c.Fleet, s.Checked, s.Checked.Add(time.Duration(n)*c.Interval))
 	}
