@@ -141,7 +141,7 @@ func (c *capper) reserve(rrs []dns.RR, pick func(i int) bool) {
 	}
 	var srvs, as, aaaas int
 	for i, rr := range rrs {
-		if rr.Header().Ttl <= c.ttl || pick != nil && !pick(i) || c.kept.lookup(rr, c.ttl) != nil {
+		if rr.Header().Ttl <= c.ttl || pick != nil && !pick(i) {
 			continue
 		}
 		switch rr.(type) {

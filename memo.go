@@ -184,7 +184,8 @@ func (c *copies) lookup(rr dns.RR, ttl uint32) dns.RR {
 func (h *Handler) judgeMemo(srvs []*dns.SRV, svc *Service, buf []judged) ([]judged, *verdicts) {
 	rv, ok := h.view.(refView)
 	if !ok || h.memo == nil {
-		return h.judgeEach(srvs, svc, buf, nil), nil
+		js, _ := h.judgeEach(srvs, svc, buf, nil)
+		return js, nil
 	}
 	owner := srvs[0].Hdr.Name
 	v, hash := h.memo.find(owner)
@@ -196,15 +197,16 @@ func (h *Handler) judgeMemo(srvs []*dns.SRV, svc *Service, buf []judged) ([]judg
 		return js, v
 	}
 	if len(srvs) > memoMaxRecords {
-		return h.judgeEach(srvs, svc, buf, nil), nil
+		js, _ := h.judgeEach(srvs, svc, buf, nil)
+		return js, nil
 	}
 	refs := make([]health.Ref, len(srvs))
-	js := h.judgeEach(srvs, svc, buf, refs)
+	js, monitored := h.judgeEach(srvs, svc, buf, refs)
+	if !monitored {
+		return js, nil // a target the monitor refused: ask again next time, as judge does
+	}
 	v = &verdicts{hash: hash, owner: owner, svc: svc, recs: make([]srvID, len(srvs)), js: make([]judged, len(js)), refs: refs}
 	for i, j := range js {
-		if h.inScope(j.srv.Target) && !refs[i].Valid() {
-			return js, nil // a target the monitor refused: ask again next time, as judge does
-		}
 		v.recs[i] = srvID{j.srv.Target, j.srv.Port}
 		v.js[i] = j
 		v.js[i].srv = nil // the answer's own records are set on use; keep none alive here

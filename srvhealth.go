@@ -460,11 +460,13 @@ func (h *Handler) judge(srvs []*dns.SRV, svc *Service, buf []judged) []judged {
 }
 
 // judgeEach is judge without the memory (see memo.go): every target looked up. With refs (as long as
-// srvs), it asks the view for the Ref of each in-scope target too.
-func (h *Handler) judgeEach(srvs []*dns.SRV, svc *Service, buf []judged, refs []health.Ref) []judged {
+// srvs), it asks the view for the Ref of each in-scope target too. monitored reports whether the view
+// knows every in-scope target (none was refused at max_targets).
+func (h *Handler) judgeEach(srvs []*dns.SRV, svc *Service, buf []judged, refs []health.Ref) (js []judged, monitored bool) {
 	domain := serviceDomain(srvs[0].Hdr.Name)
-	js := slices.Grow(buf[:0], len(srvs))[:len(srvs)]
+	js = slices.Grow(buf[:0], len(srvs))[:len(srvs)]
 	clear(js)
+	monitored = true
 	for i, s := range srvs {
 		js[i].srv = s
 		target := strings.ToLower(s.Target)
@@ -475,11 +477,12 @@ func (h *Handler) judgeEach(srvs []*dns.SRV, svc *Service, buf []judged, refs []
 			} else {
 				js[i].status, js[i].known = h.view.Check(k, domain)
 			}
+			monitored = monitored && js[i].known
 		}
 		// A drain is the operator's word and holds for targets out of the probe scope too.
 		js[i].reason = h.cfg.Verdict(js[i].status, js[i].known, target, s.Port)
 	}
-	return js
+	return js, monitored
 }
 
 // allDownAnswer is the answer when every target was dropped and the policy is not serve_all. Its TTL is
