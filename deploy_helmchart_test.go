@@ -87,20 +87,43 @@ func helmTemplate(t *testing.T, helm, chart, release string, files []string, arg
 	return r
 }
 
+// helmRelease returns the release name and the extra arguments of an install path: beside cluster DNS, a
+// release of its own; replacing it, the release and the address of the cluster DNS it replaces.
+func helmRelease(path string) (string, []string) {
+	if path == "replace" {
+		return "coredns", []string{"--set", "service.clusterIP=10.96.0.10"}
+	}
+	return "srvhealth", nil
+}
+
+// lintAndRender lints the chart with the values files and arguments, renders it, and returns the objects
+// and the values.
+func lintAndRender(t *testing.T, helm, chart, release string, files, args []string) (rendered, helmChartValues) {
+	t.Helper()
+	lint := append([]string{"lint", chart}, args...)
+	for _, f := range files {
+		lint = append(lint, "-f", f)
+	}
+	if out, err := exec.Command(helm, lint...).CombinedOutput(); err != nil {
+		t.Errorf("helm lint: %v\n%s", err, out)
+	}
+	return helmTemplate(t, helm, chart, release, files, args...), readHelmValues(t, files)
+}
+
 // helmAndChart returns helm and the CoreDNS chart (a directory or .tgz, SRVHEALTH_COREDNS_CHART), or skips:
-// .ci/run installs helm from the Go module proxy and pulls the chart.
+// the file is built only with the helmchart tag, by hand, where both are at hand (see the top of the file).
 func helmAndChart(t *testing.T) (string, string) {
 	t.Helper()
 	helm := os.Getenv("HELM")
 	if helm == "" {
 		var err error
 		if helm, err = exec.LookPath("helm"); err != nil {
-			t.Skip("helm not installed (go install helm.sh/helm/v3/cmd/helm@v3.22.0, as .ci/run does)")
+			t.Skip("helm not installed (go install helm.sh/helm/v3/cmd/helm@v3.22.0)")
 		}
 	}
 	chart := os.Getenv("SRVHEALTH_COREDNS_CHART")
 	if chart == "" {
-		t.Skip("SRVHEALTH_COREDNS_CHART not set (helm pull coredns --repo https://coredns.github.io/helm --version " + chartVersion + ", as .ci/run does)")
+		t.Skip("SRVHEALTH_COREDNS_CHART not set (helm pull coredns --repo https://coredns.github.io/helm --version " + chartVersion + " --untar)")
 	}
 	return helm, chart
 }
@@ -117,19 +140,8 @@ func TestDeployHelmTemplate(t *testing.T) {
 	for _, path := range []string{"beside", "replace"} {
 		t.Run(path, func(t *testing.T) {
 			files := helmPaths[path]
-			release, args := "srvhealth", []string(nil)
-			if path == "replace" {
-				release, args = "coredns", []string{"--set", "service.clusterIP=10.96.0.10"}
-			}
-			lint := append([]string{"lint", chart}, args...)
-			for _, f := range files {
-				lint = append(lint, "-f", f)
-			}
-			if out, err := exec.Command(helm, lint...).CombinedOutput(); err != nil {
-				t.Errorf("helm lint: %v\n%s", err, out)
-			}
-			r := helmTemplate(t, helm, chart, release, files, args...)
-			v := readHelmValues(t, files)
+			release, args := helmRelease(path)
+			r, v := lintAndRender(t, helm, chart, release, files, args)
 
 			var dep appsv1.Deployment
 			depName := r.one(t, "Deployment", &dep)
@@ -262,20 +274,8 @@ func TestDeployHelmTemplateFleet(t *testing.T) {
 	helm, chart := helmAndChart(t)
 	for _, path := range []string{"beside", "replace"} {
 		t.Run(path, func(t *testing.T) {
-			files := helmPaths["fleet-"+path]
-			release, args := "srvhealth", []string(nil)
-			if path == "replace" {
-				release, args = "coredns", []string{"--set", "service.clusterIP=10.96.0.10"}
-			}
-			lint := append([]string{"lint", chart}, args...)
-			for _, f := range files {
-				lint = append(lint, "-f", f)
-			}
-			if out, err := exec.Command(helm, lint...).CombinedOutput(); err != nil {
-				t.Errorf("helm lint: %v\n%s", err, out)
-			}
-			r := helmTemplate(t, helm, chart, release, files, args...)
-			v := readHelmValues(t, files)
+			release, args := helmRelease(path)
+			r, v := lintAndRender(t, helm, chart, release, helmPaths["fleet-"+path], args)
 			var dep appsv1.Deployment
 			r.one(t, "Deployment", &dep)
 			var cm corev1.ConfigMap
