@@ -105,18 +105,7 @@ func TestOutOfScopeMakesRoom(t *testing.T) {
 		r.set(key(fmt.Sprintf("in%d.example.com.", i)).Target, Resolution{Addrs: addrs(fmt.Sprintf("192.0.2.%d", i+1))})
 	}
 	// Asked for all the time, it is still out of scope.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-				m.Check(outside, "attacker.test")
-			}
-		}
-	})
+	stop := repeat(2*time.Millisecond, func() { m.Check(outside, "attacker.test") })
 	waitFor(t, "out of scope settled", func() bool { return m.Settled(outside) })
 	time.Sleep(20 * cfg.Interval)
 	if n := r.calls.Load(); n != 1 {
@@ -129,8 +118,7 @@ func TestOutOfScopeMakesRoom(t *testing.T) {
 		k := key(fmt.Sprintf("in%d.example.com.", i))
 		seenTwice(m, k)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	for i := range 3 {
 		if _, ok := m.lookup(key(fmt.Sprintf("in%d.example.com.", i))); !ok {
 			t.Errorf("in%d refused while an out-of-scope target held a place", i)

@@ -221,6 +221,27 @@ func start(t *testing.T, cfg Config, r Resolver, p probe.Prober, ev Events) *Mon
 }
 
 // requireEmptyRegistry fails if an earlier test left something in the registry.
+// repeat calls f every d in a goroutine of its own until the function it returns is called, which waits
+// for that goroutine to end.
+func repeat(d time.Duration, f func()) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(d):
+				f()
+			}
+		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
+	}
+}
+
 func requireEmptyRegistry(t *testing.T) {
 	t.Helper()
 	if recs, live := reg.size(); recs != 0 || live != 0 {

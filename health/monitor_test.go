@@ -296,22 +296,9 @@ func TestExpire(t *testing.T) {
 	m := start(t, cfg, r, p, ev)
 	m.Observe(old, "example.com")
 	m.Observe(live, "example.com")
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-				m.Observe(live, "example.com")
-			}
-		}
-	}()
+	stop := repeat(10*time.Millisecond, func() { m.Observe(live, "example.com") })
 	waitFor(t, "forgotten", func() bool { return len(ev.events("forgotten", old)) > 0 })
-	close(stop)
-	<-done
+	stop()
 	if _, ok := m.lookup(old); ok {
 		t.Errorf("expired key still monitored")
 	}

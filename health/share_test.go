@@ -204,18 +204,7 @@ func TestFleetRounds(t *testing.T) {
 
 	// Not an owner any more, and the owners speak of it: no probe, but wants.
 	f.owner.Store(false)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(cfg.Interval / 2):
-				m.Adopt(sharedState(k, "owner", time.Now(), Up, 0))
-			}
-		}
-	})
+	stop := repeat(cfg.Interval/2, func() { m.Adopt(sharedState(k, "owner", time.Now(), Up, 0)) })
 	// A round that began before the change may still probe, late on a loaded machine: look at a few
 	// windows of 10 intervals, and want one with no probe at all.
 	_, w0 := f.counts()
@@ -235,8 +224,7 @@ func TestFleetRounds(t *testing.T) {
 	if _, w := f.counts(); w <= w0 {
 		t.Error("no want sent for a kept target this member does not own")
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 
 	// The owners fall silent: past StaleAfter the member probes on its own.
 	waitFor(t, "a fallback round", func() bool { return f.fallbacks.Load() > 0 && p.callsTo(a) > before })
